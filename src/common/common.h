@@ -1,0 +1,15 @@
+/*
+ * The common part: byte order and the wire codec, the request protocol,
+ * logging, secure zeroing and small containers. Other parts include this
+ * header only.
+ */
+#ifndef SOFTFM_COMMON_H
+#define SOFTFM_COMMON_H
+
+#include "hmap.h"
+#include "log.h"
+#include "proto.h"
+#include "util.h"
+#include "wire.h"
+
+#endif

@@ -1,0 +1,151 @@
+/*
+ * Attribute templates on the wire; see proto.h.
+ */
+#include "proto.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+enum attr_kind attr_kind(CK_ATTRIBUTE_TYPE type)
+{
+    switch (type) {
+    case CKA_CLASS:
+    case CKA_CERTIFICATE_TYPE:
+    case CKA_CERTIFICATE_CATEGORY:
+    case CKA_JAVA_MIDP_SECURITY_DOMAIN:
+    case CKA_NAME_HASH_ALGORITHM:
+    case CKA_KEY_TYPE:
+    case CKA_MODULUS_BITS:
+    case CKA_PRIME_BITS:
+    case CKA_SUB_PRIME_BITS:
+    case CKA_VALUE_BITS:
+    case CKA_VALUE_LEN:
+    case CKA_KEY_GEN_MECHANISM:
+    case CKA_HW_FEATURE_TYPE:
+    case CKA_MECHANISM_TYPE:
+    case CKA_PIXEL_X:
+    case CKA_PIXEL_Y:
+    case CKA_RESOLUTION:
+    case CKA_CHAR_ROWS:
+    case CKA_CHAR_COLUMNS:
+    case CKA_BITS_PER_PIXEL:
+    case CKA_OTP_FORMAT:
+    case CKA_OTP_LENGTH:
+    case CKA_OTP_TIME_INTERVAL:
+    case CKA_OTP_CHALLENGE_REQUIREMENT:
+    case CKA_OTP_TIME_REQUIREMENT:
+    case CKA_OTP_COUNTER_REQUIREMENT:
+    case CKA_OTP_PIN_REQUIREMENT:
+        return ATTR_ULONG;
+    case CKA_ALLOWED_MECHANISMS:
+        return ATTR_ULONG_ARRAY;
+    default:
+        return ATTR_BYTES;
+    }
+}
+
+uint64_t proto_wire_len(CK_ATTRIBUTE_TYPE type, CK_ULONG native_len)
+{
+    if (attr_kind(type) == ATTR_BYTES || native_len % sizeof(CK_ULONG))
+        return native_len;
+    return (uint64_t)(native_len / sizeof(CK_ULONG)) * 8u;
+}
+
+CK_ULONG proto_native_len(CK_ATTRIBUTE_TYPE type, uint64_t wire_len)
+{
+    if (attr_kind(type) == ATTR_BYTES || wire_len % 8u)
+        return (CK_ULONG)wire_len;
+    return (CK_ULONG)(wire_len / 8u * sizeof(CK_ULONG));
+}
+
+void proto_put_value(wbuf_t *b, CK_ATTRIBUTE_TYPE type, const void *v, CK_ULONG len)
+{
+    if (attr_kind(type) == ATTR_BYTES || len % sizeof(CK_ULONG)) {
+        wb_raw(b, v, len);
+        return;
+    }
+    const CK_ULONG *u = v;
+    for (CK_ULONG i = 0; i < len / sizeof(CK_ULONG); i++)
+        wb_u64(b, u[i]);
+}
+
+void proto_get_value(const uint8_t *src, uint64_t wire_len, CK_ATTRIBUTE_TYPE type, void *dst)
+{
+    if (attr_kind(type) == ATTR_BYTES || wire_len % 8u) {
+        if (wire_len)
+            memcpy(dst, src, (size_t)wire_len);
+        return;
+    }
+    CK_ULONG *u = dst;
+    for (uint64_t i = 0; i < wire_len / 8u; i++)
+        u[i] = (CK_ULONG)be64_get(src + 8 * i);
+}
+
+CK_RV proto_put_template(wbuf_t *b, const CK_ATTRIBUTE *t, CK_ULONG n)
+{
+    if (n && !t)
+        return CKR_ARGUMENTS_BAD;
+    if (n > PROTO_MAX_ATTRS)
+        return CKR_ARGUMENTS_BAD;
+    wb_u32(b, (uint32_t)n);
+    for (CK_ULONG i = 0; i < n; i++) {
+        if (!t[i].pValue && t[i].ulValueLen)
+            return CKR_ATTRIBUTE_VALUE_INVALID;
+        if (t[i].ulValueLen > WIRE_MAX_FRAME)
+            return CKR_ATTRIBUTE_VALUE_INVALID;
+        uint64_t wl = proto_wire_len(t[i].type, t[i].ulValueLen);
+        wb_u64(b, t[i].type);
+        wb_u32(b, (uint32_t)wl);
+        proto_put_value(b, t[i].type, t[i].pValue, t[i].ulValueLen);
+    }
+    return b->err ? CKR_ARGUMENTS_BAD : CKR_OK;
+}
+
+CK_RV proto_get_template(rbuf_t *r, CK_ATTRIBUTE **out, CK_ULONG *n)
+{
+    *out = NULL;
+    *n = 0;
+    uint32_t count = rb_u32(r);
+    if (r->err || count > PROTO_MAX_ATTRS)
+        return CKR_ARGUMENTS_BAD;
+    /* First pass: check lengths and size the one allocation. */
+    size_t save = r->off;
+    size_t total = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        CK_ATTRIBUTE_TYPE type = (CK_ATTRIBUTE_TYPE)rb_u64(r);
+        uint32_t wl = rb_u32(r);
+        if (!rb_raw(r, wl))
+            return CKR_ARGUMENTS_BAD;
+        total += proto_native_len(type, wl);
+    }
+    r->off = save;
+    size_t head = (size_t)count * sizeof(CK_ATTRIBUTE);
+    CK_ATTRIBUTE *t = calloc(1, head + total + 1);
+    if (!t)
+        return CKR_HOST_MEMORY;
+    uint8_t *vals = (uint8_t *)t + head;
+    for (uint32_t i = 0; i < count; i++) {
+        t[i].type = (CK_ATTRIBUTE_TYPE)rb_u64(r);
+        uint32_t wl = rb_u32(r);
+        const uint8_t *src = rb_raw(r, wl);
+        t[i].ulValueLen = proto_native_len(t[i].type, wl);
+        t[i].pValue = t[i].ulValueLen ? vals : NULL;
+        proto_get_value(src, wl, t[i].type, vals);
+        vals += t[i].ulValueLen;
+    }
+    *out = t;
+    *n = count;
+    return CKR_OK;
+}
+
+void proto_free_template(CK_ATTRIBUTE *t, CK_ULONG n)
+{
+    if (!t)
+        return;
+    for (CK_ULONG i = 0; i < n; i++)
+        if (t[i].pValue)
+            secure_zero(t[i].pValue, t[i].ulValueLen);
+    free(t);
+}

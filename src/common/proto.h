@@ -1,0 +1,102 @@
+/*
+ * The softfm request protocol, shared by the daemon and every client.
+ *
+ * A request frame is: u32 opcode, then the opcode's arguments. A reply frame
+ * is: u32 status (a CK_RV), then the results. CK_ULONG values travel as u64.
+ * Attribute values whose type is a CK_ULONG (or an array of them) travel as
+ * u64 each, so that client and daemon need not share a word size; all other
+ * values travel as the bytes the application gave.
+ */
+#ifndef SOFTFM_PROTO_H
+#define SOFTFM_PROTO_H
+
+#include <stdint.h>
+#include <p11-kit/pkcs11.h>
+
+#include "wire.h"
+
+#define PROTO_VERSION 1u
+
+enum proto_op {
+    OP_HELLO = 1,             /* u32 version -> u64 app id */
+    /* Slots and tokens */
+    OP_GET_SLOT_LIST = 10,
+    OP_GET_SLOT_INFO,
+    OP_GET_TOKEN_INFO,
+    OP_GET_MECH_LIST,
+    OP_GET_MECH_INFO,
+    OP_INIT_TOKEN,
+    OP_INIT_PIN,
+    OP_SET_PIN,
+    /* Sessions */
+    OP_OPEN_SESSION = 30,
+    OP_CLOSE_SESSION,
+    OP_CLOSE_ALL_SESSIONS,
+    OP_GET_SESSION_INFO,
+    OP_LOGIN,
+    OP_LOGOUT,
+    /* Objects */
+    OP_CREATE_OBJECT = 50,
+    OP_COPY_OBJECT,
+    OP_DESTROY_OBJECT,
+    OP_GET_OBJECT_SIZE,
+    OP_GET_ATTRIBUTE_VALUE,
+    OP_SET_ATTRIBUTE_VALUE,
+    OP_FIND_OBJECTS_INIT,
+    OP_FIND_OBJECTS,
+    OP_FIND_OBJECTS_FINAL,
+    /* Digest and random */
+    OP_DIGEST_INIT = 70,
+    OP_DIGEST,
+    OP_DIGEST_UPDATE,
+    OP_DIGEST_FINAL,
+    OP_SEED_RANDOM,
+    OP_GENERATE_RANDOM,
+    /* Administration (HSM SO PIN in each request that changes things) */
+    OP_ADMIN_SHOW = 100,
+    OP_ADMIN_ZEROIZE,
+    OP_ADMIN_PARTITION_CREATE,
+    OP_ADMIN_PARTITION_DELETE,
+    OP_ADMIN_POLICY_SET,
+};
+
+/* softfm's own return codes, for administration (vendor-defined CK_RVs). */
+#define SFM_R_NOT_INITIALIZED (CKR_VENDOR_DEFINED + 1) /* the HSM has no SO yet */
+#define SFM_R_EXISTS (CKR_VENDOR_DEFINED + 2)          /* a partition of that name exists */
+#define SFM_R_NOT_FOUND (CKR_VENDOR_DEFINED + 3)       /* no such partition or policy */
+#define SFM_R_BAD_NAME (CKR_VENDOR_DEFINED + 4)        /* a name breaks the naming rules */
+
+/* Largest template a request may carry. */
+#define PROTO_MAX_ATTRS 256u
+/* Largest number of handles one C_FindObjects reply carries. */
+#define PROTO_MAX_FIND 4096u
+/* "No length": CK_UNAVAILABLE_INFORMATION on the wire. */
+#define PROTO_UNAVAILABLE UINT64_MAX
+
+enum attr_kind { ATTR_BYTES, ATTR_ULONG, ATTR_ULONG_ARRAY };
+
+/* How an attribute type's value is laid out. */
+enum attr_kind attr_kind(CK_ATTRIBUTE_TYPE type);
+
+/*
+ * Templates on the wire: u32 count, then per attribute u64 type, u32 length,
+ * bytes. A value whose CK_ULONG length is wrong travels as given, so that the
+ * daemon can answer CKR_ATTRIBUTE_VALUE_INVALID for it.
+ */
+CK_RV proto_put_template(wbuf_t *b, const CK_ATTRIBUTE *t, CK_ULONG n);
+
+/*
+ * Decode a template into native CK_ATTRIBUTEs. *out is one allocation holding
+ * the array and the values; free it with proto_free_template.
+ */
+CK_RV proto_get_template(rbuf_t *r, CK_ATTRIBUTE **out, CK_ULONG *n);
+void proto_free_template(CK_ATTRIBUTE *t, CK_ULONG n);
+
+/* Native <-> wire length of a value of the given type. */
+uint64_t proto_wire_len(CK_ATTRIBUTE_TYPE type, CK_ULONG native_len);
+CK_ULONG proto_native_len(CK_ATTRIBUTE_TYPE type, uint64_t wire_len);
+/* Encode / decode one value (lengths already converted; sizes checked). */
+void proto_put_value(wbuf_t *b, CK_ATTRIBUTE_TYPE type, const void *v, CK_ULONG native_len);
+void proto_get_value(const uint8_t *src, uint64_t wire_len, CK_ATTRIBUTE_TYPE type, void *dst);
+
+#endif

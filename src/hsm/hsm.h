@@ -1,0 +1,132 @@
+/*
+ * The HSM core: HSM state, the Admin Token, partitions (tokens), sessions per
+ * AppId, objects, mechanisms and policies.
+ *
+ * The core is a library: it does no socket I/O and is driven in-process by
+ * the daemon, the unit tests and (later) the FM runtime. Each entry mirrors a
+ * Cryptoki function, takes the AppId it runs on behalf of, uses native
+ * Cryptoki types and returns the CKR_ code the PKCS#11 v2.40 specification
+ * names. Entries are thread-safe; no global lock is held around slow work
+ * (PIN hashing, digests, store writes are done outside the core's lock).
+ */
+#ifndef SOFTFM_HSM_H
+#define SOFTFM_HSM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <p11-kit/pkcs11.h>
+
+typedef struct hsm hsm_t;
+typedef uint64_t app_id_t;
+
+#define HSM_ADMIN_SLOT 0
+#define HSM_FW_MAJOR 0
+#define HSM_FW_MINOR 1
+#define HSM_PIN_MIN 4
+#define HSM_PIN_MAX 255
+#define HSM_NAME_MAX 32
+
+/* Open the HSM whose state lives in dir (created by the caller). */
+int hsm_open(const char *dir, hsm_t **out) __attribute__((warn_unused_result));
+void hsm_close(hsm_t *h);
+
+/* A client of this AppId connected / went away. The last detach closes all
+   sessions of the AppId and ends its logins. */
+void hsm_app_attach(hsm_t *h, app_id_t app);
+void hsm_app_detach(hsm_t *h, app_id_t app);
+
+/* Slots, tokens, mechanisms. list NULL asks for the count. */
+CK_RV hsm_get_slot_list(hsm_t *h, CK_SLOT_ID *list, CK_ULONG *count);
+CK_RV hsm_get_slot_info(hsm_t *h, CK_SLOT_ID slot, CK_SLOT_INFO *info);
+CK_RV hsm_get_token_info(hsm_t *h, CK_SLOT_ID slot, CK_TOKEN_INFO *info);
+CK_RV hsm_get_mechanism_list(hsm_t *h, CK_SLOT_ID slot, CK_MECHANISM_TYPE *list, CK_ULONG *count);
+CK_RV hsm_get_mechanism_info(hsm_t *h, CK_SLOT_ID slot, CK_MECHANISM_TYPE type,
+                             CK_MECHANISM_INFO *info);
+
+CK_RV hsm_init_token(hsm_t *h, app_id_t app, CK_SLOT_ID slot, const CK_UTF8CHAR *pin,
+                     CK_ULONG pin_len, const CK_UTF8CHAR label[32]);
+CK_RV hsm_init_pin(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, const CK_UTF8CHAR *pin,
+                   CK_ULONG pin_len);
+CK_RV hsm_set_pin(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, const CK_UTF8CHAR *old_pin,
+                  CK_ULONG old_len, const CK_UTF8CHAR *new_pin, CK_ULONG new_len);
+
+/* Sessions and login. */
+CK_RV hsm_open_session(hsm_t *h, app_id_t app, CK_SLOT_ID slot, CK_FLAGS flags,
+                       CK_SESSION_HANDLE *out);
+CK_RV hsm_close_session(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s);
+CK_RV hsm_close_all_sessions(hsm_t *h, app_id_t app, CK_SLOT_ID slot);
+CK_RV hsm_get_session_info(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, CK_SESSION_INFO *info);
+CK_RV hsm_login(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, CK_USER_TYPE user,
+                const CK_UTF8CHAR *pin, CK_ULONG pin_len);
+CK_RV hsm_logout(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s);
+
+/* Objects. */
+CK_RV hsm_create_object(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, const CK_ATTRIBUTE *t,
+                        CK_ULONG n, CK_OBJECT_HANDLE *out);
+CK_RV hsm_copy_object(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
+                      const CK_ATTRIBUTE *t, CK_ULONG n, CK_OBJECT_HANDLE *out);
+CK_RV hsm_destroy_object(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o);
+CK_RV hsm_get_object_size(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
+                          CK_ULONG *size);
+CK_RV hsm_get_attribute_value(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
+                              CK_ATTRIBUTE *t, CK_ULONG n);
+CK_RV hsm_set_attribute_value(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
+                              const CK_ATTRIBUTE *t, CK_ULONG n);
+CK_RV hsm_find_objects_init(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, const CK_ATTRIBUTE *t,
+                            CK_ULONG n);
+CK_RV hsm_find_objects(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE *out,
+                       CK_ULONG max, CK_ULONG *count);
+CK_RV hsm_find_objects_final(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s);
+
+/* Digests and random. A NULL out asks for the length (operation stays). */
+CK_RV hsm_digest_init(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, const CK_MECHANISM *m);
+CK_RV hsm_digest(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, const CK_BYTE *data,
+                 CK_ULONG len, CK_BYTE *out, CK_ULONG *out_len);
+CK_RV hsm_digest_update(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, const CK_BYTE *data,
+                        CK_ULONG len);
+CK_RV hsm_digest_final(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, CK_BYTE *out,
+                       CK_ULONG *out_len);
+CK_RV hsm_seed_random(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, const CK_BYTE *seed,
+                      CK_ULONG len);
+CK_RV hsm_generate_random(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, CK_BYTE *out,
+                          CK_ULONG len);
+
+/* Administration. Changes need the HSM SO PIN (the Admin Token's SO PIN). */
+typedef struct hsm_partition_info {
+    CK_SLOT_ID slot;
+    char name[HSM_NAME_MAX + 1];
+    char label[33];
+    char serial[17];
+    int initialized;
+    int user_pin_set;
+    CK_ULONG objects;
+} hsm_partition_info_t;
+
+typedef struct hsm_policy_info {
+    const char *name;
+    const char *description;
+    unsigned long value;
+} hsm_policy_info_t;
+
+typedef struct hsm_info {
+    int initialized;
+    char label[33];
+    char serial[17];
+    unsigned fw_major, fw_minor;
+    hsm_policy_info_t *policies;
+    size_t npolicies;
+    hsm_partition_info_t *partitions;  /* the Admin Token first */
+    size_t npartitions;
+} hsm_info_t;
+
+CK_RV hsm_admin_info(hsm_t *h, hsm_info_t *info);
+void hsm_admin_info_free(hsm_info_t *info);
+CK_RV hsm_admin_zeroize(hsm_t *h, const CK_UTF8CHAR *so_pin, CK_ULONG len);
+CK_RV hsm_admin_partition_create(hsm_t *h, const CK_UTF8CHAR *so_pin, CK_ULONG len,
+                                 const char *name, CK_SLOT_ID *slot);
+CK_RV hsm_admin_partition_delete(hsm_t *h, const CK_UTF8CHAR *so_pin, CK_ULONG len,
+                                 const char *name);
+CK_RV hsm_admin_policy_set(hsm_t *h, const CK_UTF8CHAR *so_pin, CK_ULONG len,
+                           const char *name, unsigned long value);
+
+#endif

@@ -1,0 +1,156 @@
+/*
+ * What the files of the HSM core share. Not for other parts.
+ *
+ * Locking: h->lock guards everything in memory (tokens, sessions, objects,
+ * AppIds) and is held only for short bookkeeping. h->wlock serialises changes
+ * that reach the store (token objects, token records); it is taken before
+ * h->lock and held across the store write, so that readers keep going while a
+ * write waits for the disk. Slow work on a session (a digest) checks the
+ * session out (busy) and runs without either lock.
+ */
+#ifndef SOFTFM_HSM_INTERNAL_H
+#define SOFTFM_HSM_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include <openssl/evp.h>
+
+#include "common.h"
+#include "hsm.h"
+#include "store.h"
+
+typedef struct token token_t;
+
+typedef struct attr {
+    CK_ATTRIBUTE_TYPE type;
+    CK_ULONG len;
+    uint8_t *val;
+} attr_t;
+
+typedef struct object {
+    CK_OBJECT_HANDLE handle;
+    token_t *tok;
+    bool on_token;             /* CKA_TOKEN */
+    bool priv;                 /* CKA_PRIVATE */
+    app_id_t owner;            /* session objects: the AppId that made it */
+    CK_SESSION_HANDLE session; /* session objects: the session that made it */
+    attr_t *attrs;
+    size_t nattrs;
+    struct object *next, *prev; /* in tok->objects */
+} object_t;
+
+struct token {
+    store_token_t rec;
+    pthread_mutex_t pin_lock;  /* one PIN check at a time */
+    object_t *objects;
+    CK_ULONG nobjects_token;
+    CK_ULONG nsessions, nrw;
+    bool deleted;
+};
+
+typedef struct session {
+    CK_SESSION_HANDLE handle;
+    app_id_t app;
+    token_t *tok;
+    CK_FLAGS flags;
+    int refs;
+    bool closed;
+    bool busy;                 /* checked out for work outside the lock */
+    /* C_FindObjects */
+    bool finding;
+    CK_OBJECT_HANDLE *found;
+    CK_ULONG nfound, found_pos;
+    /* C_Digest* */
+    EVP_MD_CTX *md;
+    bool digest_updated;
+} session_t;
+
+/* Per AppId and token: who is logged in and how many sessions are open. */
+typedef struct app_token {
+    uint32_t token_id;
+    CK_USER_TYPE user;         /* CKU_SO, CKU_USER, or NO_USER */
+    CK_ULONG nsessions;
+} app_token_t;
+
+#define NO_USER ((CK_USER_TYPE)-1)
+
+typedef struct app {
+    app_id_t id;
+    int refs;                  /* connections */
+    app_token_t *toks;
+    size_t ntoks;
+} app_t;
+
+enum policy_id { POL_SO_TRIES, POL_USER_TRIES, POL_COUNT };
+
+struct hsm {
+    pthread_mutex_t lock;
+    pthread_mutex_t wlock;
+    store_t *store;
+    bool initialized;
+    char label[33];
+    char serial[17];
+    unsigned long policy[POL_COUNT];
+    hmap_t tokens;             /* token id (= slot id) -> token_t */
+    hmap_t sessions;           /* handle -> session_t */
+    hmap_t objects;            /* handle -> object_t */
+    hmap_t apps;               /* app id -> app_t */
+    CK_ULONG next_session;
+    CK_ULONG next_object;
+};
+
+/* hsm.c */
+app_t *app_get(hsm_t *h, app_id_t id, bool create);
+app_token_t *app_token(app_t *a, uint32_t token_id, bool create);
+CK_USER_TYPE login_state(hsm_t *h, app_id_t app, const token_t *tok);
+token_t *token_by_slot(hsm_t *h, CK_SLOT_ID slot);
+const char *policy_name(enum policy_id id);
+
+/* session.c */
+/* Look up a session of app and take a reference (h->lock held). */
+CK_RV session_get(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, session_t **out);
+void session_put(hsm_t *h, session_t *s);
+void session_close_locked(hsm_t *h, session_t *s);
+CK_STATE session_state(hsm_t *h, const session_t *s);
+void app_close_sessions_locked(hsm_t *h, app_id_t app, token_t *only);
+
+/* pin.c */
+int pin_hash(const CK_UTF8CHAR *pin, CK_ULONG len, uint8_t rec[STORE_PIN_REC_LEN]);
+/* 0 match, 1 mismatch, -1 failure */
+int pin_verify(const uint8_t rec[STORE_PIN_REC_LEN], const CK_UTF8CHAR *pin, CK_ULONG len);
+bool pin_is_set(const uint8_t rec[STORE_PIN_REC_LEN]);
+/* Check a PIN of a token role, counting failures durably. The caller holds
+   neither h->lock nor h->wlock. user is CKU_SO or CKU_USER. */
+CK_RV pin_check(hsm_t *h, token_t *tok, CK_USER_TYPE user, const CK_UTF8CHAR *pin, CK_ULONG len);
+CK_RV pin_len_ok(const CK_UTF8CHAR *pin, CK_ULONG len);
+
+/* object.c */
+void object_free(object_t *o);
+void object_unlink_locked(hsm_t *h, object_t *o);
+void object_link_locked(hsm_t *h, object_t *o);
+int object_load(void *ctx, uint64_t handle, const uint8_t *p, size_t n);
+void token_drop_objects_locked(hsm_t *h, token_t *tok);
+void session_drop_objects_locked(hsm_t *h, session_t *s);
+
+/* attrs.c: the attribute rules */
+attr_t *obj_attr(const object_t *o, CK_ATTRIBUTE_TYPE type);
+bool obj_bool(const object_t *o, CK_ATTRIBUTE_TYPE type, bool dflt);
+CK_ULONG obj_ulong(const object_t *o, CK_ATTRIBUTE_TYPE type, CK_ULONG dflt);
+/* Build a new object's attributes from a C_CreateObject template. */
+CK_RV attrs_build(const CK_ATTRIBUTE *t, CK_ULONG n, CK_USER_TYPE who, object_t *o);
+/* Check a template for C_SetAttributeValue (copy: for C_CopyObject). */
+CK_RV attrs_check_change(const object_t *o, const CK_ATTRIBUTE *t, CK_ULONG n, CK_USER_TYPE who,
+                         bool copy);
+/* Apply a checked template (allocates; on failure o is unchanged). */
+CK_RV attrs_apply(object_t *o, const CK_ATTRIBUTE *t, CK_ULONG n);
+/* May this attribute's value be returned? */
+bool attr_readable(const object_t *o, CK_ATTRIBUTE_TYPE type);
+bool attr_is_bool(const object_t *o, CK_ATTRIBUTE_TYPE type);
+CK_RV attrs_clone(const object_t *src, object_t *dst);
+void attrs_free(object_t *o);
+
+/* slot.c */
+void mech_list(const CK_MECHANISM_TYPE **list, size_t *n);
+
+#endif

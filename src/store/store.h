@@ -1,0 +1,63 @@
+/*
+ * The persistent store: one SQLite database in WAL mode plus the HSM master
+ * key file, both inside the daemon's data directory.
+ *
+ * Every object is kept as one blob, sealed with AES-256-GCM under the key of
+ * its partition; partition keys are sealed under the master key. Nothing
+ * secret reaches the database in the clear. Every write returns only once
+ * SQLite has made it durable (synchronous=FULL), so a reply sent after a
+ * successful call survives a crash of the daemon or the machine.
+ */
+#ifndef SOFTFM_STORE_H
+#define SOFTFM_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct store store_t;
+
+#define STORE_PIN_REC_LEN 64
+#define STORE_NAME_MAX 32
+
+typedef struct store_token {
+    uint32_t id;
+    char name[STORE_NAME_MAX + 1];
+    int initialized;
+    unsigned char label[32];
+    char serial[17];
+    uint8_t so_pin[STORE_PIN_REC_LEN];     /* opaque PIN records, or zeros */
+    uint8_t user_pin[STORE_PIN_REC_LEN];
+    uint32_t so_fail;
+    uint32_t user_fail;
+} store_token_t;
+
+/* Open (creating as needed) the store in dir, which must exist. */
+int store_open(const char *dir, store_t **out);
+void store_close(store_t *s);
+/* Forget every token, object and setting, and replace the master key. */
+int store_wipe(store_t *s);
+
+/* Settings: short text values. get returns 1 when the key is absent. */
+int store_meta_get(store_t *s, const char *key, char *buf, size_t cap);
+int store_meta_set(store_t *s, const char *key, const char *val);
+
+/* Create a token row with a fresh partition key. id 0 asks for a new id,
+   except for the first token created (the Admin Token), which is given id 0
+   when want_zero is set. */
+int store_token_create(store_t *s, store_token_t *t, int want_zero);
+int store_token_update(store_t *s, const store_token_t *t);
+/* Delete a token, its objects and its key. */
+int store_token_delete(store_t *s, uint32_t id);
+int store_token_load_all(store_t *s, int (*cb)(void *ctx, const store_token_t *t), void *ctx);
+
+int store_object_put(store_t *s, uint32_t token_id, uint64_t handle,
+                     const uint8_t *plain, size_t len);
+int store_object_delete(store_t *s, uint64_t handle);
+int store_object_delete_token(store_t *s, uint32_t token_id);
+/* cb gets each object's plaintext, wiped after cb returns. */
+int store_object_load(store_t *s, uint32_t token_id,
+                      int (*cb)(void *ctx, uint64_t handle, const uint8_t *p, size_t n),
+                      void *ctx);
+uint64_t store_max_handle(store_t *s);
+
+#endif
