@@ -1,0 +1,205 @@
+#include "client.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+struct client_conn {
+    int fd;
+    bool broken;
+    wbuf_t req;
+    uint8_t *buf;
+    size_t cap;
+    size_t len;
+    client_conn_t *next;
+};
+
+struct client {
+    char path[108];
+    pthread_mutex_t lock;
+    client_conn_t *idle;
+};
+
+static void trim(char *s)
+{
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == '\n' || s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
+        s[--n] = '\0';
+}
+
+void client_socket_path(char *buf, size_t cap)
+{
+    const char *env = getenv("SOFTFM_SOCKET");
+    if (env && *env) {
+        snprintf(buf, cap, "%s", env);
+        return;
+    }
+    snprintf(buf, cap, "%s", CLIENT_DEFAULT_SOCKET);
+    const char *conf = getenv("SOFTFM_CONF");
+    FILE *f = fopen(conf && *conf ? conf : CLIENT_DEFAULT_CONF, "re");
+    if (!f)
+        return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        char *p = line;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (strncmp(p, "socket", 6))
+            continue;
+        p += 6;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p++ != '=')
+            continue;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        trim(p);
+        if (*p)
+            snprintf(buf, cap, "%s", p);
+    }
+    fclose(f);
+}
+
+client_t *client_new(const char *socket_path)
+{
+    client_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    snprintf(c->path, sizeof c->path, "%s", socket_path);
+    pthread_mutex_init(&c->lock, NULL);
+    return c;
+}
+
+static void conn_free(client_conn_t *k, bool close_fd)
+{
+    if (close_fd && k->fd >= 0)
+        close(k->fd);
+    if (k->req.p)
+        secure_zero(k->req.p, k->req.cap);
+    wb_free(&k->req);
+    if (k->buf)
+        secure_zero(k->buf, k->cap);
+    free(k->buf);
+    free(k);
+}
+
+void client_free(client_t *c)
+{
+    if (!c)
+        return;
+    while (c->idle) {
+        client_conn_t *k = c->idle;
+        c->idle = k->next;
+        conn_free(k, true);
+    }
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+void client_forget(client_t *c)
+{
+    if (!c)
+        return;
+    /* Closing our copies leaves the parent's connections as they are. */
+    client_free(c);
+}
+
+static CK_RV connect_new(client_t *c, client_conn_t **out)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", c->path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return CKR_HOST_MEMORY;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa)) {
+        close(fd);
+        return CKR_DEVICE_REMOVED;
+    }
+    client_conn_t *k = calloc(1, sizeof *k);
+    if (!k) {
+        close(fd);
+        return CKR_HOST_MEMORY;
+    }
+    k->fd = fd;
+    wb_init(&k->req);
+    *out = k;
+    return CKR_OK;
+}
+
+CK_RV client_begin(client_t *c, uint32_t op, client_conn_t **conn, wbuf_t **req)
+{
+    client_conn_t *k = NULL;
+    pthread_mutex_lock(&c->lock);
+    if (c->idle) {
+        k = c->idle;
+        c->idle = k->next;
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (!k) {
+        CK_RV rv = connect_new(c, &k);
+        if (rv)
+            return rv;
+    }
+    k->next = NULL;
+    wb_reset(&k->req);
+    wb_u32(&k->req, op);
+    *conn = k;
+    *req = &k->req;
+    return CKR_OK;
+}
+
+CK_RV client_call(client_t *c, client_conn_t *k, CK_RV *status, rbuf_t *reply)
+{
+    (void)c;
+    if (k->req.err)
+        return CKR_ARGUMENTS_BAD; /* the request would not fit a frame */
+    if (wire_send(k->fd, &k->req) || wire_recv(k->fd, &k->buf, &k->cap, &k->len)) {
+        k->broken = true;
+        return CKR_DEVICE_ERROR;
+    }
+    if (k->req.p)
+        secure_zero(k->req.p, k->req.len);
+    rb_init(reply, k->buf, k->len);
+    *status = (CK_RV)rb_u32(reply);
+    if (reply->err) {
+        k->broken = true;
+        return CKR_DEVICE_ERROR;
+    }
+    return CKR_OK;
+}
+
+void client_end(client_t *c, client_conn_t *k)
+{
+    if (!k)
+        return;
+    if (k->buf && k->len)
+        secure_zero(k->buf, k->len);
+    if (k->broken) {
+        conn_free(k, true);
+        /* The daemon went away: the other pooled connections are dead too. */
+        pthread_mutex_lock(&c->lock);
+        client_conn_t *idle = c->idle;
+        c->idle = NULL;
+        pthread_mutex_unlock(&c->lock);
+        while (idle) {
+            client_conn_t *n = idle->next;
+            conn_free(idle, true);
+            idle = n;
+        }
+        return;
+    }
+    if (k->cap > 1 << 20) { /* keep the pool small in memory */
+        free(k->buf);
+        k->buf = NULL;
+        k->cap = 0;
+    }
+    pthread_mutex_lock(&c->lock);
+    k->next = c->idle;
+    c->idle = k;
+    pthread_mutex_unlock(&c->lock);
+}

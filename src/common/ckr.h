@@ -1,0 +1,11 @@
+/* Names of CK_RV codes, for messages people read. */
+#ifndef SOFTFM_CKR_H
+#define SOFTFM_CKR_H
+
+#include <p11-kit/pkcs11.h>
+
+/* "CKR_PIN_INCORRECT", or "0x..." for a code without a name. Thread-safe
+   for known codes; unknown ones share a static buffer. */
+const char *ckr_name(CK_RV rv);
+
+#endif

@@ -1,0 +1,157 @@
+/*
+ * libsoftfm-pkcs11.so: library state, C_Initialize / C_Finalize, C_GetInfo
+ * and the function list.
+ *
+ * The module keeps no HSM state of its own: sessions, logins and objects
+ * live in the daemon, tied to this process's AppId. After fork() the child
+ * inherits nothing usable: its calls answer CKR_CRYPTOKI_NOT_INITIALIZED
+ * until it calls C_Initialize, as PKCS#11 v2.40 section 6.7.1 asks.
+ */
+#include <pthread.h>
+#include <stdarg.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "p11.h"
+
+static struct {
+    pthread_mutex_t lock;
+    bool initialized;
+    pid_t pid;
+    client_t *client;
+} mod = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void in_child(void)
+{
+    /* The parent's connections carry the parent's AppId: drop them. */
+    if (mod.client)
+        client_forget(mod.client);
+    mod.client = NULL;
+    mod.initialized = false;
+    pthread_mutex_init(&mod.lock, NULL);
+}
+
+static void register_atfork(void)
+{
+    pthread_atfork(NULL, NULL, in_child);
+}
+
+CK_RV p11_begin(call_t *c, uint32_t op)
+{
+    memset(c, 0, sizeof *c);
+    pthread_mutex_lock(&mod.lock);
+    client_t *cl = mod.initialized && mod.pid == getpid() ? mod.client : NULL;
+    pthread_mutex_unlock(&mod.lock);
+    if (!cl)
+        return CKR_CRYPTOKI_NOT_INITIALIZED;
+    return client_begin(cl, op, &c->conn, &c->w);
+}
+
+CK_RV p11_send(call_t *c)
+{
+    CK_RV rv = client_call(mod.client, c->conn, &c->status, &c->r);
+    return rv ? rv : c->status;
+}
+
+void p11_end(call_t *c)
+{
+    if (c->conn)
+        client_end(mod.client, c->conn);
+    c->conn = NULL;
+}
+
+CK_RV p11_simple(uint32_t op, int nargs, ...)
+{
+    call_t c;
+    CK_RV rv = p11_begin(&c, op);
+    if (rv)
+        return rv;
+    va_list ap;
+    va_start(ap, nargs);
+    for (int i = 0; i < nargs; i++)
+        wb_u64(c.w, va_arg(ap, CK_ULONG));
+    va_end(ap);
+    rv = p11_send(&c);
+    p11_end(&c);
+    return rv;
+}
+
+CK_RV C_Initialize(CK_VOID_PTR pInitArgs)
+{
+    if (pInitArgs) {
+        CK_C_INITIALIZE_ARGS *a = pInitArgs;
+        int fns = !!a->CreateMutex + !!a->DestroyMutex + !!a->LockMutex + !!a->UnlockMutex;
+        if (a->pReserved || (fns != 0 && fns != 4))
+            return CKR_ARGUMENTS_BAD;
+        /* With or without CKF_OS_LOCKING_OK, and with the application's
+           mutex functions or without: this module's few locks are POSIX
+           ones, which serve every thread an application can make here. */
+    }
+    pthread_once(&atfork_once, register_atfork);
+    pthread_mutex_lock(&mod.lock);
+    CK_RV rv = CKR_OK;
+    if (mod.initialized && mod.pid == getpid()) {
+        rv = CKR_CRYPTOKI_ALREADY_INITIALIZED;
+    } else {
+        char path[256];
+        client_socket_path(path, sizeof path);
+        mod.client = client_new(path);
+        if (!mod.client) {
+            rv = CKR_HOST_MEMORY;
+        } else {
+            mod.initialized = true;
+            mod.pid = getpid();
+        }
+    }
+    pthread_mutex_unlock(&mod.lock);
+    return rv;
+}
+
+CK_RV C_Finalize(CK_VOID_PTR pReserved)
+{
+    if (pReserved)
+        return CKR_ARGUMENTS_BAD;
+    pthread_mutex_lock(&mod.lock);
+    CK_RV rv = CKR_OK;
+    if (!mod.initialized || mod.pid != getpid()) {
+        rv = CKR_CRYPTOKI_NOT_INITIALIZED;
+    } else {
+        client_free(mod.client);
+        mod.client = NULL;
+        mod.initialized = false;
+    }
+    pthread_mutex_unlock(&mod.lock);
+    return rv;
+}
+
+CK_RV C_GetInfo(CK_INFO_PTR pInfo)
+{
+    pthread_mutex_lock(&mod.lock);
+    bool ok = mod.initialized && mod.pid == getpid();
+    pthread_mutex_unlock(&mod.lock);
+    if (!ok)
+        return CKR_CRYPTOKI_NOT_INITIALIZED;
+    if (!pInfo)
+        return CKR_ARGUMENTS_BAD;
+    memset(pInfo, 0, sizeof *pInfo);
+    pInfo->cryptokiVersion.major = 2;
+    pInfo->cryptokiVersion.minor = 40;
+    pad_copy(pInfo->manufacturerID, sizeof pInfo->manufacturerID, "softfm");
+    pad_copy(pInfo->libraryDescription, sizeof pInfo->libraryDescription,
+             "softfm PKCS#11 module");
+    pInfo->libraryVersion.major = 0;
+    pInfo->libraryVersion.minor = 1;
+    return CKR_OK;
+}
+
+#include "functions.h"
+
+CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR ppFunctionList)
+{
+    if (!ppFunctionList)
+        return CKR_ARGUMENTS_BAD;
+    *ppFunctionList = &p11_function_list;
+    return CKR_OK;
+}

@@ -1,0 +1,31 @@
+/*
+ * What the files of the PKCS#11 module share. Each C_ function borrows a
+ * connection, encodes its arguments, waits for the daemon and decodes the
+ * results; argument checks that need no daemon are made here first.
+ */
+#ifndef SOFTFM_P11_H
+#define SOFTFM_P11_H
+
+#include <p11-kit/pkcs11.h>
+
+#include "client.h"
+#include "common.h"
+
+/* A call in progress. */
+typedef struct call {
+    client_conn_t *conn;
+    wbuf_t *w;
+    rbuf_t r;
+    CK_RV status;
+} call_t;
+
+/* Start a call: CKR_CRYPTOKI_NOT_INITIALIZED before C_Initialize (or in a
+   forked child), or a device error when the daemon is not there. */
+CK_RV p11_begin(call_t *c, uint32_t op);
+/* Send and wait; returns the daemon's status (or a transport error). */
+CK_RV p11_send(call_t *c);
+void p11_end(call_t *c);
+/* For calls with no results: begin, encode u64 args, send, end. */
+CK_RV p11_simple(uint32_t op, int nargs, ...);
+
+#endif

@@ -1,0 +1,18 @@
+/*
+ * Requests to the HSM core: decode one request frame, run it on behalf of an
+ * AppId, encode the reply. Private to the daemon (and its fuzz target).
+ */
+#ifndef SOFTFM_DISPATCH_H
+#define SOFTFM_DISPATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+#include "hsm.h"
+
+/* 0 with the reply in *reply, or -1 when the request breaks the protocol
+   (the caller drops the connection). */
+int dispatch(hsm_t *h, app_id_t app, const uint8_t *req, size_t len, wbuf_t *reply);
+
+#endif

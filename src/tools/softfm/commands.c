@@ -1,0 +1,408 @@
+/*
+ * The commands of the softfm shell: hsm, partition, slot, policy.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tool.h"
+
+#define PIN_MAX 256
+
+enum { OPT_LABEL = 1, OPT_NAME, OPT_FORCE, OPT_PIN_FILE };
+
+static const struct option sub_opts[] = {
+    { "label", required_argument, NULL, OPT_LABEL },
+    { "name", required_argument, NULL, OPT_NAME },
+    { "force", no_argument, NULL, OPT_FORCE },
+    { "so-pin-file", required_argument, NULL, OPT_PIN_FILE },
+    { NULL, 0, NULL, 0 },
+};
+
+typedef struct sub_args {
+    const char *label;
+    const char *name;
+    bool force;
+    char *pos[4];
+    int npos;
+} sub_args_t;
+
+/* Options of a subcommand (argv[0] is its name). */
+static int parse(tool_t *t, int argc, char **argv, sub_args_t *a)
+{
+    memset(a, 0, sizeof *a);
+    optind = 0;
+    opterr = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "+y", sub_opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_LABEL: a->label = optarg; break;
+        case OPT_NAME: a->name = optarg; break;
+        case 'y':
+        case OPT_FORCE: a->force = true; break;
+        case OPT_PIN_FILE: t->so_pin_file = optarg; break;
+        default: return 2;
+        }
+    }
+    for (int i = optind; i < argc; i++) {
+        if (a->npos == 4)
+            return 2;
+        a->pos[a->npos++] = argv[i];
+    }
+    return 0;
+}
+
+static void get_str(rbuf_t *r, char *buf, size_t cap)
+{
+    size_t n;
+    const uint8_t *p = rb_bytes(r, &n);
+    if (!p || n >= cap)
+        n = 0;
+    if (n)
+        memcpy(buf, p, n);
+    buf[n] = '\0';
+}
+
+/* An admin request carrying the SO PIN and an optional name. */
+static CK_RV so_request(tool_t *t, uint32_t op, const char *name, const uint64_t *value,
+                        bool new_pin, rbuf_t *r, client_conn_t **k)
+{
+    char pin[PIN_MAX];
+    wbuf_t *w;
+    if (get_so_pin(t, pin, sizeof pin, new_pin))
+        return CKR_CANCEL;
+    CK_RV rv = admin_begin(t, op, k, &w);
+    if (rv == CKR_OK) {
+        wb_bytes(w, pin, strlen(pin));
+        if (name)
+            wb_bytes(w, name, strlen(name));
+        if (value)
+            wb_u64(w, *value);
+        rv = admin_send(t, *k, r);
+    }
+    secure_zero(pin, sizeof pin);
+    return rv;
+}
+
+static int hsm_init(tool_t *t, const sub_args_t *a)
+{
+    if (!a->label)
+        return fail_msg("hsm init: --label LABEL is required");
+    if (strlen(a->label) > 32)
+        return fail_msg("hsm init: a label has at most 32 characters");
+    CK_RV rv = p11_ready(t);
+    if (rv)
+        return fail("hsm init", rv);
+    char pin[PIN_MAX];
+    if (get_so_pin(t, pin, sizeof pin, true))
+        return 1;
+    CK_UTF8CHAR label[32];
+    pad_copy(label, sizeof label, a->label);
+    rv = C_InitToken(0, (CK_UTF8CHAR_PTR)pin, strlen(pin), label);
+    secure_zero(pin, sizeof pin);
+    if (rv == CKR_PIN_INCORRECT)
+        return fail_msg("hsm init: the HSM is initialised already; the SO PIN given is not its "
+                        "PIN (CKR_PIN_INCORRECT)");
+    if (rv)
+        return fail("hsm init", rv);
+    printf("HSM initialised: label \"%s\"\n", a->label);
+    return 0;
+}
+
+static int hsm_show(tool_t *t)
+{
+    client_conn_t *k = NULL;
+    wbuf_t *w;
+    rbuf_t r;
+    CK_RV rv = admin_begin(t, OP_ADMIN_SHOW, &k, &w);
+    if (rv == CKR_OK)
+        rv = admin_send(t, k, &r);
+    if (rv) {
+        client_end(t->client, k);
+        return fail("hsm show", rv);
+    }
+    char label[64], serial[32], name[64], desc[128], plabel[64], pserial[32];
+    int init = rb_u8(&r);
+    get_str(&r, label, sizeof label);
+    get_str(&r, serial, sizeof serial);
+    uint32_t fw_major = rb_u32(&r), fw_minor = rb_u32(&r);
+    printf("HSM state:        %s\n", init ? "initialised" : "not initialised (run softfm hsm init)");
+    printf("Label:            %s\n", label);
+    printf("Serial number:    %s\n", serial);
+    printf("Firmware version: %u.%u\n", fw_major, fw_minor);
+    uint32_t np = rb_u32(&r);
+    printf("Policies:\n");
+    for (uint32_t i = 0; i < np && !r.err; i++) {
+        get_str(&r, name, sizeof name);
+        get_str(&r, desc, sizeof desc);
+        unsigned long long v = rb_u64(&r);
+        printf("  %-22s %-6llu %s\n", name, v, desc);
+    }
+    uint32_t nparts = rb_u32(&r);
+    printf("Partitions:\n");
+    for (uint32_t i = 0; i < nparts && !r.err; i++) {
+        unsigned long long slot = rb_u64(&r);
+        get_str(&r, name, sizeof name);
+        get_str(&r, plabel, sizeof plabel);
+        get_str(&r, pserial, sizeof pserial);
+        int pinit = rb_u8(&r), upin = rb_u8(&r);
+        unsigned long long objs = rb_u64(&r);
+        printf("  slot %-3llu %-16s %-14s serial %s, %s, %s, %llu token objects\n", slot, name,
+               slot == 0 ? "(Admin Token)" : "", pserial,
+               pinit ? "initialised" : "not initialised",
+               upin ? "Crypto Officer PIN set" : "no Crypto Officer PIN", objs);
+        (void)plabel;
+    }
+    bool bad = r.err;
+    client_end(t->client, k);
+    return bad ? fail("hsm show", CKR_DEVICE_ERROR) : 0;
+}
+
+static int hsm_zeroize(tool_t *t, const sub_args_t *a)
+{
+    if (!a->force && !confirm("This erases every partition, key, object and setting of the HSM."))
+        return fail_msg("hsm zeroize: not confirmed (use --force in scripts)");
+    client_conn_t *k = NULL;
+    rbuf_t r;
+    CK_RV rv = so_request(t, OP_ADMIN_ZEROIZE, NULL, NULL, false, &r, &k);
+    client_end(t->client, k);
+    if (rv == CKR_CANCEL)
+        return 1;
+    if (rv)
+        return fail("hsm zeroize", rv);
+    printf("HSM zeroized\n");
+    return 0;
+}
+
+int cmd_hsm(tool_t *t, int argc, char **argv)
+{
+    sub_args_t a;
+    if (argc < 1 || parse(t, argc, argv, &a))
+        return fail_msg("usage: softfm hsm init --label L | show | zeroize [--force]"), 2;
+    if (!strcmp(argv[0], "init"))
+        return hsm_init(t, &a);
+    if (!strcmp(argv[0], "show"))
+        return hsm_show(t);
+    if (!strcmp(argv[0], "zeroize"))
+        return hsm_zeroize(t, &a);
+    return fail_msg("hsm: unknown subcommand '%s'", argv[0]), 2;
+}
+
+static int partition_list(tool_t *t)
+{
+    client_conn_t *k = NULL;
+    wbuf_t *w;
+    rbuf_t r;
+    CK_RV rv = admin_begin(t, OP_ADMIN_SHOW, &k, &w);
+    if (rv == CKR_OK)
+        rv = admin_send(t, k, &r);
+    if (rv) {
+        client_end(t->client, k);
+        return fail("partition list", rv);
+    }
+    char buf[128];
+    rb_u8(&r);
+    get_str(&r, buf, sizeof buf);
+    get_str(&r, buf, sizeof buf);
+    rb_u32(&r);
+    rb_u32(&r);
+    uint32_t np = rb_u32(&r);
+    for (uint32_t i = 0; i < np && !r.err; i++) {
+        get_str(&r, buf, sizeof buf);
+        get_str(&r, buf, sizeof buf);
+        rb_u64(&r);
+    }
+    uint32_t n = rb_u32(&r);
+    printf("%-5s %-32s %-32s %-16s %s\n", "SLOT", "NAME", "LABEL", "SERIAL", "STATE");
+    for (uint32_t i = 0; i < n && !r.err; i++) {
+        char name[64], label[64], serial[32];
+        unsigned long long slot = rb_u64(&r);
+        get_str(&r, name, sizeof name);
+        get_str(&r, label, sizeof label);
+        get_str(&r, serial, sizeof serial);
+        int init = rb_u8(&r), upin = rb_u8(&r);
+        rb_u64(&r);
+        if (slot == 0)
+            continue; /* the Admin Token is the HSM SO's, not a partition */
+        printf("%-5llu %-32s %-32s %-16s %s\n", slot, name, init ? label : "-", serial,
+               !init ? "not initialised" : upin ? "ready" : "no Crypto Officer PIN");
+    }
+    bool bad = r.err;
+    client_end(t->client, k);
+    return bad ? fail("partition list", CKR_DEVICE_ERROR) : 0;
+}
+
+int cmd_partition(tool_t *t, int argc, char **argv)
+{
+    sub_args_t a;
+    if (argc < 1 || parse(t, argc, argv, &a))
+        return fail_msg("usage: softfm partition create --name P | list | delete P"), 2;
+    client_conn_t *k = NULL;
+    rbuf_t r;
+    CK_RV rv;
+    if (!strcmp(argv[0], "list"))
+        return partition_list(t);
+    if (!strcmp(argv[0], "create")) {
+        const char *name = a.name ? a.name : a.npos == 1 ? a.pos[0] : NULL;
+        if (!name)
+            return fail_msg("partition create: --name NAME is required"), 2;
+        rv = so_request(t, OP_ADMIN_PARTITION_CREATE, name, NULL, false, &r, &k);
+        unsigned long long slot = rv == CKR_OK ? rb_u64(&r) : 0;
+        client_end(t->client, k);
+        if (rv == CKR_CANCEL)
+            return 1;
+        if (rv)
+            return fail("partition create", rv);
+        printf("partition %s created in slot %llu\n", name, slot);
+        return 0;
+    }
+    if (!strcmp(argv[0], "delete")) {
+        const char *name = a.name ? a.name : a.npos == 1 ? a.pos[0] : NULL;
+        if (!name)
+            return fail_msg("partition delete: name the partition"), 2;
+        rv = so_request(t, OP_ADMIN_PARTITION_DELETE, name, NULL, false, &r, &k);
+        client_end(t->client, k);
+        if (rv == CKR_CANCEL)
+            return 1;
+        if (rv)
+            return fail("partition delete", rv);
+        printf("partition %s deleted\n", name);
+        return 0;
+    }
+    return fail_msg("partition: unknown subcommand '%s'", argv[0]), 2;
+}
+
+static void print_flags(CK_FLAGS f)
+{
+    static const struct { CK_FLAGS f; const char *name; } names[] = {
+        { CKF_RNG, "rng" },
+        { CKF_LOGIN_REQUIRED, "login required" },
+        { CKF_USER_PIN_INITIALIZED, "PIN initialized" },
+        { CKF_CLOCK_ON_TOKEN, "clock on token" },
+        { CKF_TOKEN_INITIALIZED, "token initialized" },
+        { CKF_USER_PIN_COUNT_LOW, "user PIN count low" },
+        { CKF_USER_PIN_FINAL_TRY, "final user PIN try" },
+        { CKF_USER_PIN_LOCKED, "user PIN locked" },
+        { CKF_SO_PIN_COUNT_LOW, "SO PIN count low" },
+        { CKF_SO_PIN_FINAL_TRY, "final SO PIN try" },
+        { CKF_SO_PIN_LOCKED, "SO PIN locked" },
+    };
+    const char *sep = "";
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (f & names[i].f) {
+            printf("%s%s", sep, names[i].name);
+            sep = ", ";
+        }
+    }
+    printf("\n");
+}
+
+int cmd_slot(tool_t *t, int argc, char **argv)
+{
+    if (argc < 1 || strcmp(argv[0], "list"))
+        return fail_msg("usage: softfm slot list"), 2;
+    CK_RV rv = p11_ready(t);
+    CK_ULONG n = 0;
+    if (rv == CKR_OK)
+        rv = C_GetSlotList(CK_TRUE, NULL, &n);
+    CK_SLOT_ID *slots = calloc(n + 1, sizeof *slots);
+    if (rv == CKR_OK && !slots)
+        rv = CKR_HOST_MEMORY;
+    if (rv == CKR_OK)
+        rv = C_GetSlotList(CK_TRUE, slots, &n);
+    if (rv) {
+        free(slots);
+        return fail("slot list", rv);
+    }
+    printf("Available slots:\n");
+    for (CK_ULONG i = 0; i < n; i++) {
+        CK_SLOT_INFO si;
+        CK_TOKEN_INFO ti;
+        char desc[65], label[33], manuf[33], model[17], serial[17];
+        if (C_GetSlotInfo(slots[i], &si) != CKR_OK || C_GetTokenInfo(slots[i], &ti) != CKR_OK)
+            continue;
+        pad_trim(desc, si.slotDescription, sizeof si.slotDescription);
+        pad_trim(label, ti.label, sizeof ti.label);
+        pad_trim(manuf, ti.manufacturerID, sizeof ti.manufacturerID);
+        pad_trim(model, ti.model, sizeof ti.model);
+        pad_trim(serial, ti.serialNumber, sizeof ti.serialNumber);
+        printf("Slot %lu (0x%lx): %s\n", slots[i], slots[i], desc);
+        if (!(ti.flags & CKF_TOKEN_INITIALIZED)) {
+            printf("  token state:   uninitialized\n");
+            continue;
+        }
+        printf("  token label        : %s\n", label);
+        printf("  token manufacturer : %s\n", manuf);
+        printf("  token model        : %s\n", model);
+        printf("  token flags        : ");
+        print_flags(ti.flags);
+        printf("  hardware version   : %u.%u\n", ti.hardwareVersion.major, ti.hardwareVersion.minor);
+        printf("  firmware version   : %u.%u\n", ti.firmwareVersion.major, ti.firmwareVersion.minor);
+        printf("  serial num         : %s\n", serial);
+        printf("  pin min/max        : %lu/%lu\n", ti.ulMinPinLen, ti.ulMaxPinLen);
+    }
+    free(slots);
+    return 0;
+}
+
+int cmd_policy(tool_t *t, int argc, char **argv)
+{
+    sub_args_t a;
+    if (argc < 1 || parse(t, argc, argv, &a))
+        return fail_msg("usage: softfm policy show | set NAME VALUE"), 2;
+    if (!strcmp(argv[0], "show")) {
+        client_conn_t *k = NULL;
+        wbuf_t *w;
+        rbuf_t r;
+        CK_RV rv = admin_begin(t, OP_ADMIN_SHOW, &k, &w);
+        if (rv == CKR_OK)
+            rv = admin_send(t, k, &r);
+        if (rv) {
+            client_end(t->client, k);
+            return fail("policy show", rv);
+        }
+        char buf[128], desc[128];
+        rb_u8(&r);
+        get_str(&r, buf, sizeof buf);
+        get_str(&r, buf, sizeof buf);
+        rb_u32(&r);
+        rb_u32(&r);
+        uint32_t np = rb_u32(&r);
+        for (uint32_t i = 0; i < np && !r.err; i++) {
+            get_str(&r, buf, sizeof buf);
+            get_str(&r, desc, sizeof desc);
+            printf("%-22s %-6llu %s\n", buf, (unsigned long long)rb_u64(&r), desc);
+        }
+        client_end(t->client, k);
+        return 0;
+    }
+    if (!strcmp(argv[0], "set")) {
+        if (a.npos != 2)
+            return fail_msg("usage: softfm policy set NAME VALUE"), 2;
+        char *end;
+        uint64_t v;
+        if (!strcmp(a.pos[1], "on"))
+            v = 1;
+        else if (!strcmp(a.pos[1], "off"))
+            v = 0;
+        else {
+            v = strtoull(a.pos[1], &end, 10);
+            if (*end || !*a.pos[1])
+                return fail_msg("policy set: '%s' is not a number, on or off", a.pos[1]), 2;
+        }
+        client_conn_t *k = NULL;
+        rbuf_t r;
+        CK_RV rv = so_request(t, OP_ADMIN_POLICY_SET, a.pos[0], &v, false, &r, &k);
+        client_end(t->client, k);
+        if (rv == CKR_CANCEL)
+            return 1;
+        if (rv == CKR_ARGUMENTS_BAD)
+            return fail_msg("policy set: %s does not accept %s", a.pos[0], a.pos[1]);
+        if (rv)
+            return fail("policy set", rv);
+        printf("policy %s set to %s\n", a.pos[0], a.pos[1]);
+        return 0;
+    }
+    return fail_msg("policy: unknown subcommand '%s'", argv[0]), 2;
+}

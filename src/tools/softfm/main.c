@@ -1,0 +1,120 @@
+/*
+ * softfm: the HSM administration shell.
+ *
+ *   softfm [--socket PATH] [--so-pin-file F] COMMAND ...
+ *   softfm [--socket PATH]            (interactive: one command per line)
+ *
+ * Every command that needs the HSM SO takes the PIN from --so-pin-file, the
+ * SOFTFM_SO_PIN variable or a no-echo prompt, so scripts never need a
+ * terminal.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tool.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: softfm [--socket PATH] [--so-pin-file FILE] COMMAND [ARGS]\n"
+            "commands:\n"
+            "  hsm init --label LABEL       initialise the HSM and set the HSM SO PIN\n"
+            "  hsm show                     state, label, serial, firmware, policies, partitions\n"
+            "  hsm zeroize [--force]        erase every key, object and setting\n"
+            "  partition create --name NAME create a partition (a token in its own slot)\n"
+            "  partition list               list partitions\n"
+            "  partition delete NAME        delete a partition and all it holds\n"
+            "  slot list                    list slots and their tokens\n"
+            "  policy show                  list HSM policies\n"
+            "  policy set NAME VALUE        change an HSM policy\n"
+            "Without a command, softfm reads commands from its input, one a line.\n");
+}
+
+static int run(tool_t *t, int argc, char **argv)
+{
+    if (argc < 1) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[0];
+    if (!strcmp(cmd, "hsm"))
+        return cmd_hsm(t, argc - 1, argv + 1);
+    if (!strcmp(cmd, "partition"))
+        return cmd_partition(t, argc - 1, argv + 1);
+    if (!strcmp(cmd, "slot"))
+        return cmd_slot(t, argc - 1, argv + 1);
+    if (!strcmp(cmd, "policy"))
+        return cmd_policy(t, argc - 1, argv + 1);
+    if (!strcmp(cmd, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "softfm: unknown command '%s'\n", cmd);
+    return 2;
+}
+
+static int interactive(tool_t *t)
+{
+    char line[1024];
+    int last = 0;
+    bool tty = isatty(0);
+    for (;;) {
+        if (tty) {
+            fputs("softfm> ", stdout);
+            fflush(stdout);
+        }
+        if (!fgets(line, sizeof line, stdin))
+            break;
+        char *argv[32];
+        int argc = 0;
+        for (char *tok = strtok(line, " \t\r\n"); tok && argc < 31; tok = strtok(NULL, " \t\r\n"))
+            argv[argc++] = tok;
+        argv[argc] = NULL;
+        if (argc == 0 || argv[0][0] == '#')
+            continue;
+        if (!strcmp(argv[0], "exit") || !strcmp(argv[0], "quit"))
+            break;
+        optind = 0; /* each command parses its own options afresh */
+        last = run(t, argc, argv);
+    }
+    return last;
+}
+
+int main(int argc, char **argv)
+{
+    tool_t t = { 0 };
+    static const struct option opts[] = {
+        { "socket", required_argument, NULL, 's' },
+        { "so-pin-file", required_argument, NULL, 'p' },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { NULL, 0, NULL, 0 },
+    };
+    client_socket_path(t.socket, sizeof t.socket);
+    int c;
+    while ((c = getopt_long(argc, argv, "+s:p:hV", opts, NULL)) != -1) {
+        switch (c) {
+        case 's': snprintf(t.socket, sizeof t.socket, "%s", optarg); break;
+        case 'p': t.so_pin_file = optarg; break;
+        case 'h': usage(stdout); return 0;
+        case 'V': printf("softfm %s\n", SOFTFM_VERSION); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    int rc;
+    if (optind == argc) {
+        rc = interactive(&t);
+    } else {
+        int sub_argc = argc - optind;
+        char **sub_argv = argv + optind;
+        optind = 0;
+        rc = run(&t, sub_argc, sub_argv);
+    }
+    if (t.p11_ready)
+        C_Finalize(NULL);
+    client_free(t.client);
+    return rc;
+}

@@ -1,0 +1,42 @@
+/*
+ * The softfm admin shell: shared helpers of its commands.
+ */
+#ifndef SOFTFM_TOOL_H
+#define SOFTFM_TOOL_H
+
+#include <stdbool.h>
+#include <p11-kit/pkcs11.h>
+
+#include "client.h"
+#include "common.h"
+
+typedef struct tool {
+    char socket[256];
+    const char *so_pin_file;
+    client_t *client;
+    bool p11_ready;
+} tool_t;
+
+/* Print "softfm: what: reason" to stderr; returns 1 (the exit status). */
+int fail(const char *what, CK_RV rv);
+int fail_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The HSM SO PIN: --so-pin-file, SOFTFM_SO_PIN, or a no-echo prompt.
+   confirm asks twice (for a new PIN). Wipe the buffer after use. */
+int get_so_pin(tool_t *t, char *buf, size_t cap, bool confirm);
+/* A yes/no question on the terminal; false without one. */
+bool confirm(const char *question);
+
+/* A wire call without the PKCS#11 module (administration). */
+CK_RV admin_begin(tool_t *t, uint32_t op, client_conn_t **k, wbuf_t **w);
+CK_RV admin_send(tool_t *t, client_conn_t *k, rbuf_t *r);
+
+/* PKCS#11 through libsoftfm-pkcs11, initialised on first use. */
+CK_RV p11_ready(tool_t *t);
+
+int cmd_hsm(tool_t *t, int argc, char **argv);
+int cmd_partition(tool_t *t, int argc, char **argv);
+int cmd_slot(tool_t *t, int argc, char **argv);
+int cmd_policy(tool_t *t, int argc, char **argv);
+
+#endif
