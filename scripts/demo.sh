@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The softfm demo: build, start an HSM, set it up with the admin shell, and
+# use it through the PKCS#11 module with OpenSC's pkcs11-tool.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$(nproc)" >/dev/null
+
+work=$(mktemp -d /tmp/softfm-demo.XXXXXX)
+export SOFTFM_SOCKET="$work/softfmd.sock"
+export SOFTFM_SO_PIN=demo-so-pin
+bin=build/src
+module=$PWD/build/src/pkcs11/libsoftfm-pkcs11.so
+stop() { [ -f "$work/data/softfmd.lock" ] && kill "$(head -n1 "$work/data/softfmd.lock")" 2>/dev/null || true; }
+trap stop EXIT
+
+run() { echo; echo "\$ $*"; "$@"; }
+
+run $bin/server/softfmd --data "$work/data" --socket "$SOFTFM_SOCKET"
+run $bin/tools/softfm/softfm hsm init --label demo-hsm
+run $bin/tools/softfm/softfm partition create --name payments
+run $bin/tools/softfm/softfm hsm show
+run pkcs11-tool --module "$module" --slot 1 --init-token --label payments --so-pin 87654321
+run pkcs11-tool --module "$module" --slot 1 --init-pin --so-pin 87654321 --pin 1234
+echo "a secret note" > "$work/note.txt"
+run pkcs11-tool --module "$module" --slot 1 --login --pin 1234 --write-object "$work/note.txt" \
+    --type data --label note --private
+run pkcs11-tool --module "$module" --slot 1 --login --pin 1234 --list-objects
+run pkcs11-tool --module "$module" --slot 1 --login --pin 1234 --read-object --type data --label note
+run pkcs11-tool --module "$module" --slot 1 --hash -m SHA256 -i "$work/note.txt" -o "$work/hash.bin"
+xxd -p -c 64 "$work/hash.bin"
+run $bin/tools/softfm/softfm slot list
+echo
+echo "demo finished: the HSM state was in $work/data"

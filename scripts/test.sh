@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Build softfm and run every test: unit tests, integration tests against a
+# real softfmd (with OpenSC's pkcs11-tool and GnuTLS's p11tool), then the same
+# suite under AddressSanitizer/UBSan, then a short fuzzing run of the wire
+# decoder.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+jobs=$(nproc)
+
+echo "== build (release) and test"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$jobs"
+(cd build && ctest --output-on-failure -j1)
+
+echo "== build with ASan/UBSan and test"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSOFTFM_SANITIZE=ON >/dev/null
+cmake --build build-asan -j"$jobs"
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j1 -LE no-asan)
+
+echo "== fuzz the request decoder briefly"
+CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DSOFTFM_FUZZ=ON -DSOFTFM_TESTS=OFF >/dev/null
+cmake --build build-fuzz -j"$jobs" --target fuzz_dispatch fuzz_wire
+mkdir -p build-fuzz/corpus
+./build-fuzz/fuzz/fuzz_wire -max_total_time="${FUZZ_SECONDS:-30}" -max_len=4096 build-fuzz/corpus 2>&1 | tail -n 2
+./build-fuzz/fuzz/fuzz_dispatch -max_total_time="${FUZZ_SECONDS:-30}" -max_len=4096 2>&1 | tail -n 2
+echo "all tests passed"
