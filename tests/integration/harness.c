@@ -1,0 +1,130 @@
+#include "harness.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "common.h"
+
+int daemon_start(daemon_proc_t *d)
+{
+    if (!d->dir[0]) {
+        snprintf(d->dir, sizeof d->dir, "/tmp/softfm-it.XXXXXX");
+        if (!mkdtemp(d->dir))
+            return -1;
+        snprintf(d->data, sizeof d->data, "%s/data", d->dir);
+        snprintf(d->sock, sizeof d->sock, "%s/softfmd.sock", d->dir);
+    }
+    const char *bin = getenv("SOFTFMD");
+    if (!bin)
+        bin = "softfmd";
+    char log[200];
+    snprintf(log, sizeof log, "%s/softfmd.log", d->dir);
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        execl(bin, bin, "--data", d->data, "--socket", d->sock, "--foreground", "--log", log,
+              (char *)NULL);
+        _exit(127);
+    }
+    d->pid = pid;
+    /* Ready when the socket accepts. */
+    for (int i = 0; i < 500; i++) {
+        struct stat st;
+        if (stat(d->sock, &st) == 0 && S_ISSOCK(st.st_mode)) {
+            client_t *c = client_new(d->sock);
+            client_conn_t *k;
+            wbuf_t *w;
+            CK_RV rv = client_begin(c, OP_HELLO, &k, &w);
+            if (rv == CKR_OK)
+                client_end(c, k);
+            client_free(c);
+            if (rv == CKR_OK)
+                return 0;
+        }
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            return -1;
+        nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
+    }
+    return -1;
+}
+
+void daemon_stop(daemon_proc_t *d, int sig)
+{
+    if (d->pid <= 0)
+        return;
+    kill(d->pid, sig);
+    int status;
+    while (waitpid(d->pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    d->pid = 0;
+}
+
+void daemon_cleanup(daemon_proc_t *d)
+{
+    daemon_stop(d, SIGTERM);
+    if (d->dir[0]) {
+        char cmd[200];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", d->dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "cannot remove %s\n", d->dir);
+    }
+}
+
+CK_FUNCTION_LIST_PTR module_load(void)
+{
+    const char *path = getenv("SOFTFM_MODULE");
+    void *h = dlopen(path ? path : "libsoftfm-pkcs11.so", RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        fprintf(stderr, "dlopen: %s\n", dlerror());
+        return NULL;
+    }
+    CK_C_GetFunctionList gfl = (CK_C_GetFunctionList)dlsym(h, "C_GetFunctionList");
+    CK_FUNCTION_LIST_PTR p = NULL;
+    if (!gfl || gfl(&p) != CKR_OK)
+        return NULL;
+    return p;
+}
+
+int hsm_setup(CK_FUNCTION_LIST_PTR p, const char *sock, CK_SLOT_ID *slot)
+{
+    CK_UTF8CHAR label[32];
+    CK_SESSION_HANDLE s;
+    pad_copy(label, sizeof label, "it-hsm");
+    if (p->C_InitToken(0, (CK_UTF8CHAR_PTR)T_SO_PIN, strlen(T_SO_PIN), label))
+        return -1;
+    /* The partition through the admin protocol, as softfm does it. */
+    client_t *c = client_new(sock);
+    client_conn_t *k;
+    wbuf_t *w;
+    rbuf_t r;
+    CK_RV st = CKR_GENERAL_ERROR;
+    if (client_begin(c, OP_ADMIN_PARTITION_CREATE, &k, &w) == CKR_OK) {
+        wb_bytes(w, T_SO_PIN, strlen(T_SO_PIN));
+        wb_bytes(w, "it", 2);
+        if (client_call(c, k, &st, &r) == CKR_OK && st == CKR_OK)
+            *slot = (CK_SLOT_ID)rb_u64(&r);
+        client_end(c, k);
+    }
+    client_free(c);
+    if (st)
+        return -1;
+    pad_copy(label, sizeof label, "it-token");
+    if (p->C_InitToken(*slot, (CK_UTF8CHAR_PTR)T_PSO_PIN, strlen(T_PSO_PIN), label) ||
+        p->C_OpenSession(*slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s) ||
+        p->C_Login(s, CKU_SO, (CK_UTF8CHAR_PTR)T_PSO_PIN, strlen(T_PSO_PIN)) ||
+        p->C_InitPIN(s, (CK_UTF8CHAR_PTR)T_USER_PIN, strlen(T_USER_PIN)) ||
+        p->C_CloseSession(s))
+        return -1;
+    return 0;
+}

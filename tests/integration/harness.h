@@ -1,0 +1,32 @@
+/*
+ * Integration-test harness: a real softfmd on a temporary directory and
+ * socket, and libsoftfm-pkcs11 loaded with dlopen as applications load it.
+ */
+#ifndef SOFTFM_HARNESS_H
+#define SOFTFM_HARNESS_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include <p11-kit/pkcs11.h>
+
+typedef struct daemon_proc {
+    char dir[128];
+    char data[160];
+    char sock[160];
+    pid_t pid;
+} daemon_proc_t;
+
+/* Paths come from SOFTFMD and SOFTFM_MODULE (set by CTest). */
+int daemon_start(daemon_proc_t *d);          /* new temp dir on first start */
+void daemon_stop(daemon_proc_t *d, int sig); /* SIGTERM or SIGKILL; waits */
+void daemon_cleanup(daemon_proc_t *d);
+
+CK_FUNCTION_LIST_PTR module_load(void);
+
+/* Initialise the HSM, create a partition, init its token and CO PIN. */
+#define T_SO_PIN "hsm-so-pin"
+#define T_PSO_PIN "part-so-pin"
+#define T_USER_PIN "user-pin-1"
+int hsm_setup(CK_FUNCTION_LIST_PTR p, const char *sock, CK_SLOT_ID *slot);
+
+#endif

@@ -1,0 +1,378 @@
+/*
+ * libsoftfm-pkcs11 against a real softfmd: the PKCS#11 entries, their bad
+ * inputs, AppIds across processes, fork, a daemon that goes away and
+ * comes back, and garbage on the wire.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <openssl/sha.h>
+
+#include "harness.h"
+
+#define PIN(s) (CK_UTF8CHAR_PTR)(s), (CK_ULONG)strlen(s)
+
+static daemon_proc_t d;
+static CK_FUNCTION_LIST_PTR p;
+static CK_SLOT_ID slot;
+
+static int group_setup(void **state)
+{
+    (void)state;
+    if (daemon_start(&d))
+        return -1;
+    setenv("SOFTFM_SOCKET", d.sock, 1);
+    p = module_load();
+    if (!p || p->C_Initialize(NULL) != CKR_OK)
+        return -1;
+    return hsm_setup(p, d.sock, &slot);
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    if (p)
+        p->C_Finalize(NULL);
+    daemon_cleanup(&d);
+    return 0;
+}
+
+static CK_SESSION_HANDLE open_user(void)
+{
+    CK_SESSION_HANDLE s;
+    assert_int_equal(p->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s),
+                     CKR_OK);
+    CK_RV rv = p->C_Login(s, CKU_USER, PIN(T_USER_PIN));
+    assert_true(rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN);
+    return s;
+}
+
+static void test_initialize_rules(void **state)
+{
+    (void)state;
+    assert_int_equal(p->C_Initialize(NULL), CKR_CRYPTOKI_ALREADY_INITIALIZED);
+    assert_int_equal(p->C_Finalize((void *)1), CKR_ARGUMENTS_BAD);
+    assert_int_equal(p->C_Finalize(NULL), CKR_OK);
+    assert_int_equal(p->C_GetSlotList(CK_TRUE, NULL, &(CK_ULONG){0}),
+                     CKR_CRYPTOKI_NOT_INITIALIZED);
+    assert_int_equal(p->C_Finalize(NULL), CKR_CRYPTOKI_NOT_INITIALIZED);
+    CK_C_INITIALIZE_ARGS bad = { .pReserved = (void *)1 };
+    assert_int_equal(p->C_Initialize(&bad), CKR_ARGUMENTS_BAD);
+    CK_C_INITIALIZE_ARGS partial = { .CreateMutex = (CK_CREATEMUTEX)1 };
+    assert_int_equal(p->C_Initialize(&partial), CKR_ARGUMENTS_BAD);
+    CK_C_INITIALIZE_ARGS os = { .flags = CKF_OS_LOCKING_OK };
+    assert_int_equal(p->C_Initialize(&os), CKR_OK);
+    CK_INFO info;
+    assert_int_equal(p->C_GetInfo(&info), CKR_OK);
+    assert_int_equal(info.cryptokiVersion.major, 2);
+    assert_int_equal(info.cryptokiVersion.minor, 40);
+    assert_int_equal(p->C_GetInfo(NULL), CKR_ARGUMENTS_BAD);
+    assert_int_equal(p->C_Finalize(NULL), CKR_OK);
+    assert_int_equal(p->C_Initialize(NULL), CKR_OK);
+}
+
+static void test_slots_and_tokens(void **state)
+{
+    (void)state;
+    CK_ULONG n = 0;
+    assert_int_equal(p->C_GetSlotList(CK_TRUE, NULL, NULL), CKR_ARGUMENTS_BAD);
+    assert_int_equal(p->C_GetSlotList(CK_TRUE, NULL, &n), CKR_OK);
+    assert_int_equal(n, 2);
+    CK_SLOT_ID list[2];
+    n = 1;
+    assert_int_equal(p->C_GetSlotList(CK_FALSE, list, &n), CKR_BUFFER_TOO_SMALL);
+    assert_int_equal(n, 2);
+    assert_int_equal(p->C_GetSlotList(CK_FALSE, list, &n), CKR_OK);
+    assert_int_equal(list[0], 0);
+    assert_int_equal(list[1], slot);
+    CK_SLOT_INFO si;
+    assert_int_equal(p->C_GetSlotInfo(slot, &si), CKR_OK);
+    assert_true(si.flags & CKF_TOKEN_PRESENT);
+    assert_int_equal(p->C_GetSlotInfo(4242, &si), CKR_SLOT_ID_INVALID);
+    assert_int_equal(p->C_GetSlotInfo(slot, NULL), CKR_ARGUMENTS_BAD);
+    CK_TOKEN_INFO ti;
+    assert_int_equal(p->C_GetTokenInfo(slot, &ti), CKR_OK);
+    assert_memory_equal(ti.label, "it-token ", 9);
+    assert_true(ti.flags & CKF_TOKEN_INITIALIZED && ti.flags & CKF_USER_PIN_INITIALIZED);
+    assert_true(ti.ulTotalPublicMemory == CK_UNAVAILABLE_INFORMATION);
+    assert_int_equal(ti.ulMinPinLen, 4);
+    assert_true(ti.utcTime[0] == '2' && ti.utcTime[14] == '0');
+    CK_MECHANISM_TYPE mechs[16];
+    n = 16;
+    assert_int_equal(p->C_GetMechanismList(slot, mechs, &n), CKR_OK);
+    assert_int_equal(n, 5);
+    n = 2;
+    assert_int_equal(p->C_GetMechanismList(slot, mechs, &n), CKR_BUFFER_TOO_SMALL);
+    assert_int_equal(n, 5);
+    CK_MECHANISM_INFO mi;
+    assert_int_equal(p->C_GetMechanismInfo(slot, CKM_SHA512, &mi), CKR_OK);
+    assert_true(mi.flags & CKF_DIGEST);
+    assert_int_equal(p->C_GetMechanismInfo(slot, CKM_AES_CBC, &mi), CKR_MECHANISM_INVALID);
+}
+
+static void test_session_bad_input(void **state)
+{
+    (void)state;
+    CK_SESSION_HANDLE s;
+    assert_int_equal(p->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, NULL),
+                     CKR_ARGUMENTS_BAD);
+    assert_int_equal(p->C_OpenSession(9999, CKF_SERIAL_SESSION, NULL, NULL, &s),
+                     CKR_SLOT_ID_INVALID);
+    assert_int_equal(p->C_OpenSession(slot, 0, NULL, NULL, &s),
+                     CKR_SESSION_PARALLEL_NOT_SUPPORTED);
+    assert_int_equal(p->C_CloseSession(123456), CKR_SESSION_HANDLE_INVALID);
+    assert_int_equal(p->C_GetSessionInfo(123456, &(CK_SESSION_INFO){0}),
+                     CKR_SESSION_HANDLE_INVALID);
+    assert_int_equal(p->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s), CKR_OK);
+    assert_int_equal(p->C_GetSessionInfo(s, NULL), CKR_ARGUMENTS_BAD);
+    assert_int_equal(p->C_Login(s, CKU_USER, NULL, 5), CKR_ARGUMENTS_BAD);
+    assert_int_equal(p->C_Login(s, CKU_USER, PIN("wrong")), CKR_PIN_INCORRECT);
+    assert_int_equal(p->C_Logout(s), CKR_USER_NOT_LOGGED_IN);
+    assert_int_equal(p->C_InitPIN(s, PIN("abcdef")), CKR_USER_NOT_LOGGED_IN);
+    assert_int_equal(p->C_SetPIN(s, PIN(T_USER_PIN), PIN("other-pin")), CKR_SESSION_READ_ONLY);
+    assert_int_equal(p->C_InitToken(slot, PIN(T_PSO_PIN), NULL), CKR_ARGUMENTS_BAD);
+    CK_UTF8CHAR label[32];
+    memset(label, ' ', sizeof label);
+    assert_int_equal(p->C_InitToken(slot, PIN(T_PSO_PIN), label), CKR_SESSION_EXISTS);
+    assert_int_equal(p->C_EncryptInit(s, &(CK_MECHANISM){ CKM_AES_CBC, NULL, 0 }, 1),
+                     CKR_FUNCTION_NOT_SUPPORTED);
+    assert_int_equal(p->C_EncryptInit(777777, NULL, 1), CKR_SESSION_HANDLE_INVALID);
+    assert_int_equal(p->C_GetFunctionStatus(s), CKR_FUNCTION_NOT_PARALLEL);
+    assert_int_equal(p->C_CloseSession(s), CKR_OK);
+    assert_int_equal(p->C_CloseSession(s), CKR_SESSION_HANDLE_INVALID);
+}
+
+static void test_objects_over_the_wire(void **state)
+{
+    (void)state;
+    CK_SESSION_HANDLE s = open_user();
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE kt = CKK_AES;
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    CK_BYTE key[32];
+    memset(key, 0x5a, sizeof key);
+    CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof cls }, { CKA_KEY_TYPE, &kt, sizeof kt },
+                         { CKA_VALUE, key, sizeof key }, { CKA_LABEL, "wire-key", 8 },
+                         { CKA_SENSITIVE, &no, 1 }, { CKA_EXTRACTABLE, &yes, 1 } };
+    CK_OBJECT_HANDLE o;
+    assert_int_equal(p->C_CreateObject(s, t, 6, NULL), CKR_ARGUMENTS_BAD);
+    assert_int_equal(p->C_CreateObject(s, NULL, 3, &o), CKR_ARGUMENTS_BAD);
+    assert_int_equal(p->C_CreateObject(s, t, 6, &o), CKR_OK);
+    /* CK_ULONG attributes and byte values come back as the application
+       expects them; an extractable, non-sensitive value is readable. */
+    CK_OBJECT_CLASS got_cls = 0;
+    CK_ULONG vlen = 0;
+    CK_BYTE val[32], small[4];
+    CK_ATTRIBUTE get[] = { { CKA_CLASS, &got_cls, sizeof got_cls },
+                           { CKA_VALUE_LEN, &vlen, sizeof vlen }, { CKA_VALUE, val, sizeof val },
+                           { CKA_LABEL, NULL, 0 } };
+    assert_int_equal(p->C_GetAttributeValue(s, o, get, 4), CKR_OK);
+    assert_int_equal(got_cls, CKO_SECRET_KEY);
+    assert_int_equal(vlen, 32);
+    assert_memory_equal(val, key, 32);
+    assert_int_equal(get[3].ulValueLen, 8);
+    CK_ATTRIBUTE tiny[] = { { CKA_LABEL, small, sizeof small }, { CKA_ID, NULL, 0 },
+                            { CKA_MODULUS, NULL, 0 } };
+    CK_RV rv = p->C_GetAttributeValue(s, o, tiny, 3);
+    assert_true(rv == CKR_BUFFER_TOO_SMALL || rv == CKR_ATTRIBUTE_TYPE_INVALID);
+    assert_true(tiny[0].ulValueLen == CK_UNAVAILABLE_INFORMATION);
+    assert_int_equal(tiny[1].ulValueLen, 0);
+    assert_true(tiny[2].ulValueLen == CK_UNAVAILABLE_INFORMATION);
+    assert_int_equal(p->C_GetAttributeValue(s, o, NULL, 1), CKR_ARGUMENTS_BAD);
+    assert_int_equal(p->C_GetAttributeValue(s, 999999, get, 1), CKR_OBJECT_HANDLE_INVALID);
+    /* Once sensitive, never readable again. */
+    CK_ATTRIBUTE mk_sens = { CKA_SENSITIVE, &yes, 1 };
+    assert_int_equal(p->C_SetAttributeValue(s, o, &mk_sens, 1), CKR_OK);
+    get[2].ulValueLen = sizeof val;
+    assert_int_equal(p->C_GetAttributeValue(s, o, &get[2], 1), CKR_ATTRIBUTE_SENSITIVE);
+    assert_true(get[2].ulValueLen == CK_UNAVAILABLE_INFORMATION);
+    CK_ULONG size = 0;
+    assert_int_equal(p->C_GetObjectSize(s, o, &size), CKR_OK);
+    assert_true(size > 32);
+    assert_int_equal(p->C_GetObjectSize(s, o, NULL), CKR_ARGUMENTS_BAD);
+    /* Search, in small and large steps. */
+    CK_ATTRIBUTE q = { CKA_LABEL, "wire-key", 8 };
+    CK_OBJECT_HANDLE found[4];
+    CK_ULONG n = 0;
+    assert_int_equal(p->C_FindObjects(s, found, 4, &n), CKR_OPERATION_NOT_INITIALIZED);
+    assert_int_equal(p->C_FindObjectsInit(s, &q, 1), CKR_OK);
+    assert_int_equal(p->C_FindObjects(s, NULL, 4, &n), CKR_ARGUMENTS_BAD);
+    assert_int_equal(p->C_FindObjects(s, found, 4, &n), CKR_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(found[0], o);
+    assert_int_equal(p->C_FindObjects(s, found, 4, &n), CKR_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(p->C_FindObjectsFinal(s), CKR_OK);
+    assert_int_equal(p->C_FindObjectsFinal(s), CKR_OPERATION_NOT_INITIALIZED);
+    CK_OBJECT_HANDLE c;
+    CK_ATTRIBUTE ct = { CKA_LABEL, "copy", 4 };
+    assert_int_equal(p->C_CopyObject(s, o, &ct, 1, &c), CKR_OK);
+    assert_int_equal(p->C_DestroyObject(s, c), CKR_OK);
+    assert_int_equal(p->C_DestroyObject(s, o), CKR_OK);
+    assert_int_equal(p->C_DestroyObject(s, o), CKR_OBJECT_HANDLE_INVALID);
+    /* An oversized template is refused whole. */
+    CK_ATTRIBUTE *big = calloc(300, sizeof *big);
+    for (int i = 0; i < 300; i++)
+        big[i] = (CK_ATTRIBUTE){ CKA_LABEL, "x", 1 };
+    assert_int_equal(p->C_CreateObject(s, big, 300, &o), CKR_ARGUMENTS_BAD);
+    assert_int_equal(p->C_FindObjectsInit(s, big, 300), CKR_ARGUMENTS_BAD);
+    free(big);
+    assert_int_equal(p->C_CloseSession(s), CKR_OK);
+}
+
+static void test_digest_and_random(void **state)
+{
+    (void)state;
+    CK_SESSION_HANDLE s;
+    assert_int_equal(p->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s), CKR_OK);
+    /* 3 MiB: more than one frame, sent in pieces by the module. */
+    size_t big = 3u << 20;
+    CK_BYTE *data = malloc(big);
+    for (size_t i = 0; i < big; i++)
+        data[i] = (CK_BYTE)(i * 31 + 7);
+    CK_BYTE want[32], got[32];
+    SHA256(data, big, want);
+    CK_MECHANISM m = { CKM_SHA256, NULL, 0 };
+    CK_ULONG len = sizeof got;
+    assert_int_equal(p->C_DigestInit(s, &m), CKR_OK);
+    len = 16;
+    assert_int_equal(p->C_Digest(s, data, (CK_ULONG)big, got, &len), CKR_BUFFER_TOO_SMALL);
+    assert_int_equal(len, 32);
+    assert_int_equal(p->C_Digest(s, data, (CK_ULONG)big, got, &len), CKR_OK);
+    assert_memory_equal(got, want, 32);
+    assert_int_equal(p->C_DigestInit(s, &m), CKR_OK);
+    assert_int_equal(p->C_DigestUpdate(s, data, (CK_ULONG)big), CKR_OK);
+    assert_int_equal(p->C_DigestFinal(s, NULL, &len), CKR_OK);
+    assert_int_equal(p->C_DigestFinal(s, got, &len), CKR_OK);
+    assert_memory_equal(got, want, 32);
+    CK_MECHANISM withparam = { CKM_SHA256, "x", 1 };
+    assert_int_equal(p->C_DigestInit(s, &withparam), CKR_MECHANISM_PARAM_INVALID);
+    assert_int_equal(p->C_DigestInit(s, NULL), CKR_ARGUMENTS_BAD);
+    assert_int_equal(p->C_GenerateRandom(s, data, (CK_ULONG)big), CKR_OK);
+    assert_int_equal(p->C_GenerateRandom(s, NULL, 5), CKR_ARGUMENTS_BAD);
+    assert_int_equal(p->C_SeedRandom(s, (CK_BYTE *)"seed", 4), CKR_OK);
+    assert_int_equal(p->C_GenerateRandom(424242, data, 8), CKR_SESSION_HANDLE_INVALID);
+    free(data);
+    assert_int_equal(p->C_CloseSession(s), CKR_OK);
+}
+
+/* Run fn in a child process; assert it exited 0. */
+static void in_child(int (*fn)(void *), void *arg)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(fn(arg));
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static int child_after_fork(void *arg)
+{
+    CK_SESSION_HANDLE parent = *(CK_SESSION_HANDLE *)arg;
+    /* Inherited state is not usable until C_Initialize. */
+    if (p->C_GetSessionInfo(parent, &(CK_SESSION_INFO){0}) != CKR_CRYPTOKI_NOT_INITIALIZED)
+        return 1;
+    if (p->C_Initialize(NULL) != CKR_OK)
+        return 2;
+    /* Another process: another AppId; the parent's session is not ours. */
+    if (p->C_GetSessionInfo(parent, &(CK_SESSION_INFO){0}) != CKR_SESSION_HANDLE_INVALID)
+        return 3;
+    if (p->C_CloseSession(parent) != CKR_SESSION_HANDLE_INVALID)
+        return 4;
+    CK_SESSION_HANDLE s;
+    if (p->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s) ||
+        p->C_Login(s, CKU_USER, PIN(T_USER_PIN)) != CKR_OK)
+        return 5;
+    /* Closing all of ours leaves the parent's alone; logging out too. */
+    if (p->C_Logout(s) || p->C_CloseAllSessions(slot))
+        return 6;
+    p->C_Finalize(NULL);
+    return 0;
+}
+
+static void test_fork_and_appid(void **state)
+{
+    (void)state;
+    CK_SESSION_HANDLE s = open_user();
+    in_child(child_after_fork, &s);
+    CK_SESSION_INFO si;
+    assert_int_equal(p->C_GetSessionInfo(s, &si), CKR_OK);
+    assert_int_equal(si.state, CKS_RW_USER_FUNCTIONS);
+    assert_int_equal(p->C_CloseSession(s), CKR_OK);
+}
+
+static void test_garbage_frames(void **state)
+{
+    (void)state;
+    static const uint8_t frames[][12] = {
+        { 0, 0, 0, 4, 0, 0, 0x99, 0x99 },           /* unknown opcode */
+        { 0, 0, 0, 6, 0, 0, 0, 30, 0, 0 },           /* truncated arguments */
+        { 0xff, 0xff, 0xff, 0xff, 1, 2, 3 },         /* oversized length */
+        { 0, 0, 0, 12, 0, 0, 0, 31, 0, 0, 0, 0 },    /* claims more than it sends */
+    };
+    for (size_t i = 0; i < sizeof frames / sizeof frames[0]; i++) {
+        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        strcpy(sa.sun_path, d.sock);
+        assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+        size_t n = i == 2 ? 7 : i == 3 ? 12 : 4 + frames[i][3];
+        assert_int_equal(write(fd, frames[i], n), (ssize_t)n);
+        if (i == 3)
+            shutdown(fd, SHUT_WR);
+        /* The daemon drops this connection: no reply, just the end. */
+        uint8_t buf[64];
+        assert_true(read(fd, buf, sizeof buf) <= 0);
+        close(fd);
+    }
+    /* and keeps serving everyone else */
+    CK_ULONG n = 0;
+    assert_int_equal(p->C_GetSlotList(CK_TRUE, NULL, &n), CKR_OK);
+    assert_int_equal(n, 2);
+}
+
+static void test_daemon_down_and_back(void **state)
+{
+    (void)state;
+    CK_SESSION_HANDLE s = open_user();
+    daemon_stop(&d, SIGKILL);
+    CK_ULONG n = 0;
+    CK_RV rv = p->C_GetSlotList(CK_TRUE, NULL, &n);
+    assert_true(rv == CKR_DEVICE_ERROR || rv == CKR_DEVICE_REMOVED);
+    assert_int_equal(p->C_GetSlotList(CK_TRUE, NULL, &n), CKR_DEVICE_REMOVED);
+    assert_int_equal(daemon_start(&d), 0);
+    assert_int_equal(p->C_GetSlotList(CK_TRUE, NULL, &n), CKR_OK);
+    assert_int_equal(n, 2);
+    /* Sessions did not survive the daemon; the token and its PIN did. */
+    assert_int_equal(p->C_GetSessionInfo(s, &(CK_SESSION_INFO){0}), CKR_SESSION_HANDLE_INVALID);
+    s = open_user();
+    assert_int_equal(p->C_CloseSession(s), CKR_OK);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_initialize_rules),
+        cmocka_unit_test(test_slots_and_tokens),
+        cmocka_unit_test(test_session_bad_input),
+        cmocka_unit_test(test_objects_over_the_wire),
+        cmocka_unit_test(test_digest_and_random),
+        cmocka_unit_test(test_fork_and_appid),
+        cmocka_unit_test(test_garbage_frames),
+        cmocka_unit_test(test_daemon_down_and_back),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
