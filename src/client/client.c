@@ -1,6 +1,7 @@
 #include "client.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,15 +132,27 @@ static CK_RV connect_new(client_t *c, client_conn_t **out)
     return CKR_OK;
 }
 
+/* An idle connection the daemon has closed (it restarted, or dropped us)
+   shows as readable or hung up; such a one is not used again. */
+static bool conn_alive(const client_conn_t *k)
+{
+    struct pollfd pf = { .fd = k->fd, .events = POLLIN | POLLRDHUP };
+    return poll(&pf, 1, 0) == 0;
+}
+
 CK_RV client_begin(client_t *c, uint32_t op, client_conn_t **conn, wbuf_t **req)
 {
     client_conn_t *k = NULL;
-    pthread_mutex_lock(&c->lock);
-    if (c->idle) {
+    for (;;) {
+        pthread_mutex_lock(&c->lock);
         k = c->idle;
-        c->idle = k->next;
+        if (k)
+            c->idle = k->next;
+        pthread_mutex_unlock(&c->lock);
+        if (!k || conn_alive(k))
+            break;
+        conn_free(k, true);
     }
-    pthread_mutex_unlock(&c->lock);
     if (!k) {
         CK_RV rv = connect_new(c, &k);
         if (rv)

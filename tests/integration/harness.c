@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -32,6 +34,14 @@ int daemon_start(daemon_proc_t *d)
     if (pid < 0)
         return -1;
     if (pid == 0) {
+        /* The daemon dies with the test, and writes nothing to its pipes
+           (CTest waits for those to close). */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
         execl(bin, bin, "--data", d->data, "--socket", d->sock, "--foreground", "--log", log,
               (char *)NULL);
         _exit(127);
