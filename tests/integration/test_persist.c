@@ -109,6 +109,8 @@ static void test_kill9(void **state)
         int target = 20 + rand() % 300, seen = 0, i;
         while (seen < target && read(pfd[0], &i, sizeof i) == sizeof i) {
             acked[i] = 1;
+            if (i >= next)
+                next = i + 1;
             seen++;
         }
         usleep((useconds_t)(rand() % 3000));

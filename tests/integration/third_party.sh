@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# softfm through third-party clients: OpenSC's pkcs11-tool and GnuTLS's
+# p11tool, each checked on what it prints; and the softfm shell's output and
+# exit codes (golden lines). Needs SOFTFMD, SOFTFM_MODULE, SOFTFM_BIN.
+set -u
+work=$(mktemp -d /tmp/softfm-3p.XXXXXX)
+export SOFTFM_SOCKET="$work/s.sock"
+export SOFTFM_SO_PIN=hsm-so-pin
+M="$SOFTFM_MODULE"
+passed=0 failed=0
+cleanup() { [ -n "${dpid:-}" ] && kill "$dpid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+ok() { passed=$((passed + 1)); echo "ok: $1"; }
+bad() { failed=$((failed + 1)); echo "FAILED: $1"; [ -f "$work/out" ] && sed 's/^/    /' "$work/out" | head -20; }
+# expect NAME EXIT-CODE PATTERN -- command...: the exit code and a line of output
+expect() {
+  local name=$1 code=$2 pattern=$3; shift 4
+  "$@" >"$work/out" 2>&1; local rc=$?
+  if [ "$rc" -ne "$code" ]; then bad "$name (exit $rc, wanted $code)"; return; fi
+  if [ -n "$pattern" ] && ! grep -qE -- "$pattern" "$work/out"; then bad "$name (no line matching '$pattern')"; return; fi
+  ok "$name"
+}
+
+"$SOFTFMD" --data "$work/data" --socket "$SOFTFM_SOCKET" --foreground --log "$work/d.log" &
+dpid=$!
+for _ in $(seq 100); do [ -S "$SOFTFM_SOCKET" ] && break; sleep 0.05; done
+
+# --- the daemon refuses a second instance on the same data directory
+expect "second daemon refused" 1 "in use by another softfmd" -- \
+  "$SOFTFMD" --data "$work/data" --socket "$work/other.sock" --foreground
+[ -d "$work/data" ] && [ "$(stat -c %a "$work/data")" = 700 ] && ok "data dir is 0700" || bad "data dir mode"
+
+# --- the softfm shell
+expect "show before init" 0 "not initialised" -- "$SOFTFM_BIN" hsm show
+expect "partition before init" 1 "not initialised \\(softfm hsm init\\)" -- "$SOFTFM_BIN" partition create --name p
+expect "init needs a label" 1 "--label LABEL is required" -- "$SOFTFM_BIN" hsm init
+expect "hsm init" 0 '^HSM initialised: label "golden"$' -- "$SOFTFM_BIN" hsm init --label golden
+[ "$(stat -c %a "$work/data/master.key")" = 600 ] && ok "master key is 0600" || bad "master key mode"
+expect "partition create" 0 "^partition pay created in slot 1$" -- "$SOFTFM_BIN" partition create --name pay
+expect "partition create twice" 1 "a partition of that name exists \\(SFM_R_EXISTS\\)" -- "$SOFTFM_BIN" partition create --name pay
+expect "bad partition name" 1 "names have 1-32 characters" -- "$SOFTFM_BIN" partition create --name "a/b"
+echo wrong-pin > "$work/wrong"
+expect "wrong SO PIN" 1 "wrong PIN \\(CKR_PIN_INCORRECT\\)" -- env -u SOFTFM_SO_PIN "$SOFTFM_BIN" --so-pin-file "$work/wrong" partition create --name x
+expect "no PIN without a terminal" 1 "no HSM SO PIN" -- env -u SOFTFM_SO_PIN setsid "$SOFTFM_BIN" partition create --name x
+expect "partition list" 0 "^1 +pay +- +[0-9a-f]{16} +not initialised$" -- "$SOFTFM_BIN" partition list
+expect "policy set" 0 "^policy user-pin-max-tries set to 5$" -- "$SOFTFM_BIN" policy set user-pin-max-tries 5
+expect "policy out of range" 1 "does not accept" -- "$SOFTFM_BIN" policy set user-pin-max-tries 0
+expect "policy unknown" 1 "no such partition or policy" -- "$SOFTFM_BIN" policy set no-such 1
+expect "policy show" 0 "^user-pin-max-tries +5 " -- "$SOFTFM_BIN" policy show
+expect "unknown command" 2 "unknown command" -- "$SOFTFM_BIN" frobnicate
+printf 'hsm show\npartition list\n' > "$work/script"
+expect "interactive mode" 0 "^1 +pay " -- sh -c "'$SOFTFM_BIN' < '$work/script'"
+
+# --- OpenSC pkcs11-tool
+T="pkcs11-tool --module $M"
+expect "pkcs11-tool -L" 0 "softfm partition pay" -- $T -L
+expect "pkcs11-tool -L shows uninitialised token" 0 "uninitialized" -- $T -L
+expect "init token" 0 "Token successfully initialized" -- $T --slot 1 --init-token --label paytok --so-pin 87654321
+expect "init pin" 0 "User PIN successfully initialized" -- $T --slot 1 --init-pin --so-pin 87654321 --pin 1234
+expect "token label listed" 0 "token label +: paytok" -- $T -L
+expect "login wrong pin" 1 "CKR_PIN_INCORRECT" -- $T --slot 1 --login --pin 9999 -O
+echo "data object content 42" > "$work/data.txt"
+expect "write data object" 0 "Created Data Object" -- $T --slot 1 --login --pin 1234 --write-object "$work/data.txt" --type data --label d1 --private
+expect "read data object" 0 "^data object content 42$" -- $T --slot 1 --login --pin 1234 --read-object --type data --label d1
+expect "private object hidden without login" 0 "" -- $T --slot 1 -O
+grep -q d1 "$work/out" && bad "private object listed without login" || ok "private object not listed without login"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/k.pem" -subj "/CN=softfm test" -days 2 -outform DER -out "$work/cert.der" 2>/dev/null
+expect "write certificate" 0 "Created certificate" -- $T --slot 1 --login --pin 1234 --write-object "$work/cert.der" --type cert --label c1 --id 01
+expect "list certificate" 0 "subject: +DN: CN=softfm test" -- $T --slot 1 -O --type cert
+expect "read certificate" 0 "" -- $T --slot 1 --read-object --type cert --label c1 -o "$work/back.der"
+cmp -s "$work/cert.der" "$work/back.der" && ok "certificate round trip" || bad "certificate round trip"
+expect "delete data object" 0 "" -- $T --slot 1 --login --pin 1234 --delete-object --type data --label d1
+expect "data object gone" 0 "" -- $T --slot 1 --login --pin 1234 -O
+grep -q "d1" "$work/out" && bad "deleted object still listed" || ok "deleted object not listed"
+expect "random" 0 "" -- $T --slot 1 --generate-random 64 -o "$work/rnd"
+[ "$(stat -c %s "$work/rnd")" = 64 ] && ok "64 random bytes" || bad "random length"
+for alg in SHA-1 SHA224 SHA256 SHA384 SHA512; do
+  ossl=$(echo "$alg" | tr -d '-' | tr 'A-Z' 'a-z')
+  $T --slot 1 --hash -m "$alg" -i "$work/data.txt" -o "$work/h.bin" >/dev/null 2>&1
+  [ "$(xxd -p -c 256 "$work/h.bin")" = "$(openssl dgst -"$ossl" -r "$work/data.txt" | cut -d' ' -f1)" ] \
+    && ok "hash $alg matches openssl" || bad "hash $alg"
+done
+expect "change user pin" 0 "PIN successfully changed" -- $T --slot 1 --login --pin 1234 --change-pin --new-pin 5678
+expect "old pin refused" 1 "CKR_PIN_INCORRECT" -- $T --slot 1 --login --pin 1234 -O
+expect "new pin works" 0 "" -- $T --slot 1 --login --pin 5678 -O
+# five wrong PINs lock the Crypto Officer (policy set to 5 above)
+for i in 1 2 3 4 5; do $T --slot 1 --login --pin 0000 -O >/dev/null 2>&1; done
+expect "user PIN locked" 1 "CKR_PIN_LOCKED" -- $T --slot 1 --login --pin 5678 -O
+expect "locked flag shown" 0 "user PIN locked" -- "$SOFTFM_BIN" slot list
+expect "SO unlocks with init-pin" 0 "User PIN successfully initialized" -- $T --slot 1 --init-pin --so-pin 87654321 --pin 2468
+expect "new user pin works" 0 "" -- $T --slot 1 --login --pin 2468 -O
+expect "mechanism list" 0 "SHA256, hw, digest" -- $T --slot 1 -M
+
+# --- GnuTLS p11tool
+P11URL="pkcs11:token=paytok"
+expect "p11tool list tokens" 0 "Label: paytok" -- p11tool --provider "$M" --list-tokens
+expect "p11tool list certificates" 0 "Label: c1" -- p11tool --provider "$M" --list-all-certs "$P11URL"
+expect "p11tool export certificate" 0 "BEGIN CERTIFICATE" -- p11tool --provider "$M" --export "$P11URL;object=c1;type=cert"
+
+# --- encrypted at rest: the data directory holds no object value, PIN or cert in the clear
+sync
+if grep -rqa "data object content 42\|softfm test\|87654321\|2468" "$work/data"; then bad "plaintext found in the data directory"; else ok "nothing in the clear at rest"; fi
+
+# --- SIGTERM: a clean stop that removes the socket
+kill -TERM "$dpid"; wait "$dpid"; rc=$?
+[ "$rc" = 0 ] && [ ! -e "$SOFTFM_SOCKET" ] && ok "SIGTERM stops cleanly" || bad "SIGTERM exit $rc"
+dpid=""
+expect "daemon down" 1 "softfmd is not running" -- "$SOFTFM_BIN" hsm show
+expect "pkcs11-tool with daemon down" 1 "CKR_DEVICE_REMOVED" -- $T -L
+# --- zeroize after restart (daemonised start returns once ready)
+expect "daemonised start" 0 "" -- "$SOFTFMD" --data "$work/data" --socket "$SOFTFM_SOCKET"
+dpid=$(head -n1 "$work/data/softfmd.lock")
+expect "objects survive restart" 0 "Label: c1" -- p11tool --provider "$M" --list-all-certs "$P11URL"
+expect "zeroize needs confirmation" 1 "not confirmed" -- setsid "$SOFTFM_BIN" hsm zeroize
+expect "zeroize" 0 "^HSM zeroized$" -- "$SOFTFM_BIN" hsm zeroize --force
+expect "zeroized HSM is empty" 0 "not initialised" -- "$SOFTFM_BIN" hsm show
+grep -q "pay" "$work/out" && bad "partition survived zeroize" || ok "partitions gone after zeroize"
+
+echo "third-party: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
