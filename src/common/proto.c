@@ -66,9 +66,12 @@ void proto_put_value(wbuf_t *b, CK_ATTRIBUTE_TYPE type, const void *v, CK_ULONG 
         wb_raw(b, v, len);
         return;
     }
-    const CK_ULONG *u = v;
-    for (CK_ULONG i = 0; i < len / sizeof(CK_ULONG); i++)
-        wb_u64(b, u[i]);
+    const uint8_t *in = v;
+    for (CK_ULONG i = 0; i < len / sizeof(CK_ULONG); i++) {
+        CK_ULONG u;
+        memcpy(&u, in + i * sizeof u, sizeof u);
+        wb_u64(b, u);
+    }
 }
 
 void proto_get_value(const uint8_t *src, uint64_t wire_len, CK_ATTRIBUTE_TYPE type, void *dst)
@@ -78,9 +81,12 @@ void proto_get_value(const uint8_t *src, uint64_t wire_len, CK_ATTRIBUTE_TYPE ty
             memcpy(dst, src, (size_t)wire_len);
         return;
     }
-    CK_ULONG *u = dst;
-    for (uint64_t i = 0; i < wire_len / 8u; i++)
-        u[i] = (CK_ULONG)be64_get(src + 8 * i);
+    /* dst may be any application buffer: no alignment is assumed. */
+    uint8_t *out = dst;
+    for (uint64_t i = 0; i < wire_len / 8u; i++) {
+        CK_ULONG v = (CK_ULONG)be64_get(src + 8 * i);
+        memcpy(out + i * sizeof v, &v, sizeof v);
+    }
 }
 
 CK_RV proto_put_template(wbuf_t *b, const CK_ATTRIBUTE *t, CK_ULONG n)
@@ -103,6 +109,13 @@ CK_RV proto_put_template(wbuf_t *b, const CK_ATTRIBUTE *t, CK_ULONG n)
     return b->err ? CKR_ARGUMENTS_BAD : CKR_OK;
 }
 
+/* Values are laid out on 8-byte boundaries, so the core may read a
+   CK_ULONG value in place. */
+static size_t align8(size_t n)
+{
+    return (n + 7u) & ~(size_t)7u;
+}
+
 CK_RV proto_get_template(rbuf_t *r, CK_ATTRIBUTE **out, CK_ULONG *n)
 {
     *out = NULL;
@@ -118,7 +131,7 @@ CK_RV proto_get_template(rbuf_t *r, CK_ATTRIBUTE **out, CK_ULONG *n)
         uint32_t wl = rb_u32(r);
         if (!rb_raw(r, wl))
             return CKR_ARGUMENTS_BAD;
-        total += proto_native_len(type, wl);
+        total += align8(proto_native_len(type, wl));
     }
     r->off = save;
     size_t head = (size_t)count * sizeof(CK_ATTRIBUTE);
@@ -133,7 +146,7 @@ CK_RV proto_get_template(rbuf_t *r, CK_ATTRIBUTE **out, CK_ULONG *n)
         t[i].ulValueLen = proto_native_len(t[i].type, wl);
         t[i].pValue = t[i].ulValueLen ? vals : NULL;
         proto_get_value(src, wl, t[i].type, vals);
-        vals += t[i].ulValueLen;
+        vals += align8(t[i].ulValueLen);
     }
     *out = t;
     *n = count;

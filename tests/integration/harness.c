@@ -74,10 +74,20 @@ void daemon_stop(daemon_proc_t *d, int sig)
     if (d->pid <= 0)
         return;
     kill(d->pid, sig);
-    int status;
+    int status = 0;
     while (waitpid(d->pid, &status, 0) < 0 && errno == EINTR)
         ;
     d->pid = 0;
+    /* A clean stop exits 0; anything else (a sanitizer report, a crash on
+       the way out) fails the test, with the daemon's log shown. */
+    if (sig == SIGTERM && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+        fprintf(stderr, "softfmd did not stop cleanly (status 0x%x); its log:\n", status);
+        char cmd[256];
+        snprintf(cmd, sizeof cmd, "tail -n 60 '%s/softfmd.log' >&2", d->dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "(no log)\n");
+        exit(1);
+    }
 }
 
 void daemon_cleanup(daemon_proc_t *d)

@@ -53,7 +53,12 @@ printf 'hsm show\npartition list\n' > "$work/script"
 expect "interactive mode" 0 "^1 +pay " -- sh -c "'$SOFTFM_BIN' < '$work/script'"
 
 # --- OpenSC pkcs11-tool
-T="pkcs11-tool --module $M"
+# Under the sanitizers the module needs the ASan runtime first in the tools.
+TOOL_ENV=()
+if [ -n "${SOFTFM_PRELOAD:-}" ]; then
+  TOOL_ENV=(env LD_PRELOAD="$SOFTFM_PRELOAD" ASAN_OPTIONS=detect_leaks=0)
+fi
+T="${TOOL_ENV[*]} pkcs11-tool --module $M"
 expect "pkcs11-tool -L" 0 "softfm partition pay" -- $T -L
 expect "pkcs11-tool -L shows uninitialised token" 0 "uninitialized" -- $T -L
 expect "init token" 0 "Token successfully initialized" -- $T --slot 1 --init-token --label paytok --so-pin 87654321
@@ -77,7 +82,7 @@ expect "random" 0 "" -- $T --slot 1 --generate-random 64 -o "$work/rnd"
 [ "$(stat -c %s "$work/rnd")" = 64 ] && ok "64 random bytes" || bad "random length"
 for alg in SHA-1 SHA224 SHA256 SHA384 SHA512; do
   ossl=$(echo "$alg" | tr -d '-' | tr 'A-Z' 'a-z')
-  $T --slot 1 --hash -m "$alg" -i "$work/data.txt" -o "$work/h.bin" >/dev/null 2>&1
+  ${TOOL_ENV[@]} pkcs11-tool --module $M --slot 1 --hash -m "$alg" -i "$work/data.txt" -o "$work/h.bin" >/dev/null 2>&1
   [ "$(xxd -p -c 256 "$work/h.bin")" = "$(openssl dgst -"$ossl" -r "$work/data.txt" | cut -d' ' -f1)" ] \
     && ok "hash $alg matches openssl" || bad "hash $alg"
 done
@@ -94,9 +99,9 @@ expect "mechanism list" 0 "SHA256, hw, digest" -- $T --slot 1 -M
 
 # --- GnuTLS p11tool
 P11URL="pkcs11:token=paytok"
-expect "p11tool list tokens" 0 "Label: paytok" -- p11tool --provider "$M" --list-tokens
-expect "p11tool list certificates" 0 "Label: c1" -- p11tool --provider "$M" --list-all-certs "$P11URL"
-expect "p11tool export certificate" 0 "BEGIN CERTIFICATE" -- p11tool --provider "$M" --export "$P11URL;object=c1;type=cert"
+expect "p11tool list tokens" 0 "Label: paytok" -- ${TOOL_ENV[@]} p11tool --provider "$M" --list-tokens
+expect "p11tool list certificates" 0 "Label: c1" -- ${TOOL_ENV[@]} p11tool --provider "$M" --list-all-certs "$P11URL"
+expect "p11tool export certificate" 0 "BEGIN CERTIFICATE" -- ${TOOL_ENV[@]} p11tool --provider "$M" --export "$P11URL;object=c1;type=cert"
 
 # --- encrypted at rest: the data directory holds no object value, PIN or cert in the clear
 sync
@@ -111,7 +116,7 @@ expect "pkcs11-tool with daemon down" 1 "CKR_DEVICE_REMOVED" -- $T -L
 # --- zeroize after restart (daemonised start returns once ready)
 expect "daemonised start" 0 "" -- "$SOFTFMD" --data "$work/data" --socket "$SOFTFM_SOCKET"
 dpid=$(head -n1 "$work/data/softfmd.lock")
-expect "objects survive restart" 0 "Label: c1" -- p11tool --provider "$M" --list-all-certs "$P11URL"
+expect "objects survive restart" 0 "Label: c1" -- ${TOOL_ENV[@]} p11tool --provider "$M" --list-all-certs "$P11URL"
 expect "zeroize needs confirmation" 1 "not confirmed" -- setsid "$SOFTFM_BIN" hsm zeroize
 expect "zeroize" 0 "^HSM zeroized$" -- "$SOFTFM_BIN" hsm zeroize --force
 expect "zeroized HSM is empty" 0 "not initialised" -- "$SOFTFM_BIN" hsm show
