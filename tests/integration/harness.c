@@ -42,13 +42,20 @@ int daemon_start(daemon_proc_t *d)
             dup2(fd, 1);
             dup2(fd, 2);
         }
-        execl(bin, bin, "--data", d->data, "--socket", d->sock, "--foreground", "--log", log,
-              (char *)NULL);
+        const char *wrap = getenv("SOFTFM_DAEMON_WRAPPER"); /* e.g. valgrind */
+        if (wrap && *wrap)
+            execlp(wrap, wrap, "--quiet", "--error-exitcode=99", "--leak-check=full",
+                   "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite", bin,
+                   "--data", d->data, "--socket", d->sock, "--foreground", "--log", log,
+                   (char *)NULL);
+        else
+            execl(bin, bin, "--data", d->data, "--socket", d->sock, "--foreground", "--log",
+                  log, (char *)NULL);
         _exit(127);
     }
     d->pid = pid;
     /* Ready when the socket accepts. */
-    for (int i = 0; i < 500; i++) {
+    for (int i = 0; i < 3000; i++) {
         struct stat st;
         if (stat(d->sock, &st) == 0 && S_ISSOCK(st.st_mode)) {
             client_t *c = client_new(d->sock);
