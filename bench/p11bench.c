@@ -1,0 +1,203 @@
+/*
+ * p11bench: PKCS#11 throughput of any module, N threads.
+ *
+ *   p11bench --module PATH --slot N --pin PIN [--threads N] [--seconds S]
+ *
+ * Each operation runs on every thread for S seconds, each thread with its own
+ * logged-in session; the total ops/s is printed as "op ops_per_second", one
+ * line each, so that runs of two modules can be set side by side.
+ *   open-close  C_OpenSession + C_CloseSession
+ *   find        C_FindObjectsInit (by label, among 100 objects) + C_FindObjects + Final
+ *   digest      C_DigestInit + C_Digest of 1 KiB with SHA-256
+ *   random      C_GenerateRandom of 32 bytes
+ */
+#include <dlfcn.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <p11-kit/pkcs11.h>
+
+#define NOBJ 100
+
+static CK_FUNCTION_LIST_PTR p;
+static CK_SLOT_ID slot;
+static const char *pin;
+static double seconds = 2.0;
+static int nthreads = 4;
+static atomic_bool stop;
+static CK_OBJECT_HANDLE objs[NOBJ];
+
+enum op { OP_OPEN_CLOSE, OP_FIND, OP_DIGEST, OP_RANDOM, OP_COUNT };
+static const char *const op_names[OP_COUNT] = { "open-close", "find", "digest", "random" };
+
+typedef struct job {
+    enum op op;
+    unsigned long count;
+    CK_RV err;
+} job_t;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static CK_RV one(enum op op, CK_SESSION_HANDLE s, unsigned long i)
+{
+    CK_RV rv = CKR_OK;
+    switch (op) {
+    case OP_OPEN_CLOSE: {
+        CK_SESSION_HANDLE t;
+        rv = p->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &t);
+        if (rv == CKR_OK)
+            rv = p->C_CloseSession(t);
+        break;
+    }
+    case OP_FIND: {
+        char label[32];
+        snprintf(label, sizeof label, "bench-%lu", i % NOBJ);
+        CK_ATTRIBUTE q = { CKA_LABEL, label, (CK_ULONG)strlen(label) };
+        CK_OBJECT_HANDLE found[4];
+        CK_ULONG n = 0;
+        rv = p->C_FindObjectsInit(s, &q, 1);
+        if (rv == CKR_OK)
+            rv = p->C_FindObjects(s, found, 4, &n);
+        if (rv == CKR_OK)
+            rv = p->C_FindObjectsFinal(s);
+        if (rv == CKR_OK && n != 1)
+            rv = CKR_GENERAL_ERROR;
+        break;
+    }
+    case OP_DIGEST: {
+        static CK_BYTE data[1024];
+        CK_BYTE md[32];
+        CK_ULONG len = sizeof md;
+        CK_MECHANISM m = { CKM_SHA256, NULL, 0 };
+        rv = p->C_DigestInit(s, &m);
+        if (rv == CKR_OK)
+            rv = p->C_Digest(s, data, sizeof data, md, &len);
+        break;
+    }
+    case OP_RANDOM: {
+        CK_BYTE r[32];
+        rv = p->C_GenerateRandom(s, r, sizeof r);
+        break;
+    }
+    default:
+        break;
+    }
+    return rv;
+}
+
+static void *worker(void *arg)
+{
+    job_t *j = arg;
+    CK_SESSION_HANDLE s;
+    j->err = p->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s);
+    if (j->err)
+        return NULL;
+    for (unsigned long i = 0; !atomic_load(&stop); i++) {
+        if ((j->err = one(j->op, s, i)))
+            break;
+        j->count++;
+    }
+    p->C_CloseSession(s);
+    return NULL;
+}
+
+static int run(enum op op)
+{
+    pthread_t t[256];
+    job_t jobs[256];
+    atomic_store(&stop, false);
+    for (int i = 0; i < nthreads; i++) {
+        jobs[i] = (job_t){ op, 0, CKR_OK };
+        pthread_create(&t[i], NULL, worker, &jobs[i]);
+    }
+    double start = now();
+    struct timespec ts = { (time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9) };
+    nanosleep(&ts, NULL);
+    atomic_store(&stop, true);
+    unsigned long total = 0;
+    int bad = 0;
+    for (int i = 0; i < nthreads; i++) {
+        pthread_join(t[i], NULL);
+        total += jobs[i].count;
+        if (jobs[i].err) {
+            fprintf(stderr, "p11bench: %s failed: 0x%lx\n", op_names[op], jobs[i].err);
+            bad = 1;
+        }
+    }
+    double elapsed = now() - start;
+    printf("%s %.0f\n", op_names[op], (double)total / elapsed);
+    fflush(stdout);
+    return bad;
+}
+
+int main(int argc, char **argv)
+{
+    const char *module = NULL;
+    static const struct option opts[] = {
+        { "module", required_argument, NULL, 'm' }, { "slot", required_argument, NULL, 's' },
+        { "pin", required_argument, NULL, 'p' },    { "threads", required_argument, NULL, 't' },
+        { "seconds", required_argument, NULL, 'S' }, { NULL, 0, NULL, 0 },
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "m:s:p:t:S:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': module = optarg; break;
+        case 's': slot = strtoul(optarg, NULL, 0); break;
+        case 'p': pin = optarg; break;
+        case 't': nthreads = atoi(optarg); break;
+        case 'S': seconds = atof(optarg); break;
+        default: return 2;
+        }
+    }
+    if (!module || !pin || nthreads < 1 || nthreads > 256) {
+        fprintf(stderr, "usage: p11bench --module PATH --slot N --pin PIN [--threads N] "
+                        "[--seconds S]\n");
+        return 2;
+    }
+    void *h = dlopen(module, RTLD_NOW);
+    CK_C_GetFunctionList gfl = h ? (CK_C_GetFunctionList)dlsym(h, "C_GetFunctionList") : NULL;
+    if (!gfl || gfl(&p) != CKR_OK) {
+        fprintf(stderr, "p11bench: cannot load %s\n", module);
+        return 1;
+    }
+    CK_C_INITIALIZE_ARGS args = { .flags = CKF_OS_LOCKING_OK };
+    CK_SESSION_HANDLE s;
+    if (p->C_Initialize(&args) ||
+        p->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s) ||
+        p->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin))) {
+        fprintf(stderr, "p11bench: cannot open a logged-in session on slot %lu\n", slot);
+        return 1;
+    }
+    /* Objects to find: public token objects, as every session sees them. */
+    for (int i = 0; i < NOBJ; i++) {
+        char label[32];
+        snprintf(label, sizeof label, "bench-%d", i);
+        CK_OBJECT_CLASS cls = CKO_DATA;
+        CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+        CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof cls }, { CKA_TOKEN, &yes, 1 },
+                             { CKA_PRIVATE, &no, 1 }, { CKA_LABEL, label, (CK_ULONG)strlen(label) },
+                             { CKA_VALUE, "x", 1 } };
+        if (p->C_CreateObject(s, t, 5, &objs[i])) {
+            fprintf(stderr, "p11bench: cannot create objects\n");
+            return 1;
+        }
+    }
+    int bad = 0;
+    for (int op = 0; op < OP_COUNT; op++)
+        bad |= run((enum op)op);
+    for (int i = 0; i < NOBJ; i++)
+        p->C_DestroyObject(s, objs[i]);
+    p->C_CloseSession(s);
+    p->C_Finalize(NULL);
+    return bad;
+}
