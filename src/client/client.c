@@ -24,6 +24,7 @@ struct client {
     char path[108];
     pthread_mutex_t lock;
     client_conn_t *idle;
+    unsigned spin_us;
 };
 
 static void trim(char *s)
@@ -73,6 +74,7 @@ client_t *client_new(const char *socket_path)
         return NULL;
     snprintf(c->path, sizeof c->path, "%s", socket_path);
     pthread_mutex_init(&c->lock, NULL);
+    c->spin_us = wire_spin_setting();
     return c;
 }
 
@@ -168,10 +170,15 @@ CK_RV client_begin(client_t *c, uint32_t op, client_conn_t **conn, wbuf_t **req)
 
 CK_RV client_call(client_t *c, client_conn_t *k, CK_RV *status, rbuf_t *reply)
 {
-    (void)c;
     if (k->req.err)
         return CKR_ARGUMENTS_BAD; /* the request would not fit a frame */
-    if (wire_send(k->fd, &k->req) || wire_recv(k->fd, &k->buf, &k->cap, &k->len)) {
+    if (wire_send(k->fd, &k->req)) {
+        k->broken = true;
+        return CKR_DEVICE_ERROR;
+    }
+    if (c->spin_us)
+        wire_spin(k->fd, c->spin_us);
+    if (wire_recv(k->fd, &k->buf, &k->cap, &k->len)) {
         k->broken = true;
         return CKR_DEVICE_ERROR;
     }

@@ -4,9 +4,11 @@
 #include "wire.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define FRAME_HDR 4u
@@ -210,6 +212,35 @@ static int read_all(int fd, uint8_t *p, size_t n)
         n -= (size_t)r;
     }
     return 0;
+}
+
+unsigned wire_spin_setting(void)
+{
+    const char *env = getenv("SOFTFM_SPIN_US");
+    if (!env || !*env)
+        return WIRE_SPIN_DEFAULT_US;
+    unsigned long v = strtoul(env, NULL, 10);
+    return v > 10000 ? 10000u : (unsigned)v;
+}
+
+void wire_spin(int fd, unsigned spin_us)
+{
+    struct timespec start, now;
+    uint8_t b;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (unsigned i = 0;; i++) {
+        ssize_t r = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+            return;
+        sched_yield(); /* let a thread with work have this core */
+        if ((i & 15) == 15) {
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            long us = (long)(now.tv_sec - start.tv_sec) * 1000000L +
+                      (now.tv_nsec - start.tv_nsec) / 1000L;
+            if (us >= (long)spin_us)
+                return;
+        }
+    }
 }
 
 int wire_send(int fd, wbuf_t *b)

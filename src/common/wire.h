@@ -63,6 +63,17 @@ int wire_send(int fd, wbuf_t *b);
 /* Reads one frame into *buf (grown as needed, reused across calls). */
 int wire_recv(int fd, uint8_t **buf, size_t *cap, size_t *len);
 
+/*
+ * Wait up to spin_us microseconds, polling without sleeping, for fd to have
+ * data. A peer on another core answers in a few microseconds, but waking a
+ * sleeping thread there costs tens of microseconds on virtual machines; a
+ * short spin before the blocking read avoids that on busy request paths.
+ */
+void wire_spin(int fd, unsigned spin_us);
+/* The spin used unless SOFTFM_SPIN_US says otherwise (0 turns it off). */
+#define WIRE_SPIN_DEFAULT_US 30u
+unsigned wire_spin_setting(void);
+
 uint32_t be32_get(const uint8_t *p);
 void be32_put(uint8_t *p, uint32_t v);
 uint64_t be64_get(const uint8_t *p);

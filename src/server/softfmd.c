@@ -48,6 +48,7 @@ static struct {
     pthread_cond_t idle;
     conn_t *conns;
     int nconns;
+    unsigned spin_us;
 } srv = { .listen_fd = -1, .wake = { -1, -1 }, .lock = PTHREAD_MUTEX_INITIALIZER,
           .idle = PTHREAD_COND_INITIALIZER };
 
@@ -64,7 +65,11 @@ static void *serve(void *arg)
     wbuf_t reply;
     wb_init(&reply);
     hsm_app_attach(srv.hsm, c->app);
-    while (wire_recv(c->fd, &buf, &cap, &len) == 0) {
+    for (;;) {
+        if (srv.spin_us)
+            wire_spin(c->fd, srv.spin_us);
+        if (wire_recv(c->fd, &buf, &cap, &len))
+            break;
         if (dispatch(srv.hsm, c->app, buf, len, &reply)) {
             log_warn("dropping a connection of process %llu: malformed request",
                      (unsigned long long)c->app);
@@ -318,6 +323,7 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    srv.spin_us = wire_spin_setting();
     if (hsm_open(data, &srv.hsm)) {
         log_err("cannot open the HSM in %s", data);
         fprintf(stderr, "softfmd: cannot open the HSM in %s\n", data);
