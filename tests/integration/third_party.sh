@@ -37,6 +37,7 @@ expect "partition before init" 1 "not initialised \\(softfm hsm init\\)" -- "$SO
 expect "init needs a label" 1 "--label LABEL is required" -- "$SOFTFM_BIN" hsm init
 expect "hsm init" 0 '^HSM initialised: label "golden"$' -- "$SOFTFM_BIN" hsm init --label golden
 [ "$(stat -c %a "$work/data/master.key")" = 600 ] && ok "master key is 0600" || bad "master key mode"
+expect "init twice refused" 1 "initialised already" -- "$SOFTFM_BIN" hsm init --label again
 expect "partition create" 0 "^partition pay created in slot 1$" -- "$SOFTFM_BIN" partition create --name pay
 expect "partition create twice" 1 "a partition of that name exists \\(SFM_R_EXISTS\\)" -- "$SOFTFM_BIN" partition create --name pay
 expect "bad partition name" 1 "names have 1-32 characters" -- "$SOFTFM_BIN" partition create --name "a/b"

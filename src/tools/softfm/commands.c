@@ -91,8 +91,21 @@ static int hsm_init(tool_t *t, const sub_args_t *a)
         return fail_msg("hsm init: --label LABEL is required");
     if (strlen(a->label) > 32)
         return fail_msg("hsm init: a label has at most 32 characters");
-    CK_RV rv = p11_ready(t);
+    /* Re-initialising would wipe the Admin Token but leave partitions
+       behind; an initialised HSM is zeroized first, deliberately. */
+    client_conn_t *k = NULL;
+    wbuf_t *w;
+    rbuf_t r;
+    CK_RV rv = admin_begin(t, OP_ADMIN_SHOW, &k, &w);
+    if (rv == CKR_OK)
+        rv = admin_send(t, k, &r);
+    int initialized = rv == CKR_OK ? rb_u8(&r) : 0;
+    client_end(t->client, k);
     if (rv)
+        return fail("hsm init", rv);
+    if (initialized)
+        return fail_msg("hsm init: the HSM is initialised already (softfm hsm zeroize first)");
+    if ((rv = p11_ready(t)))
         return fail("hsm init", rv);
     char pin[PIN_MAX];
     if (get_so_pin(t, pin, sizeof pin, true))
@@ -101,9 +114,6 @@ static int hsm_init(tool_t *t, const sub_args_t *a)
     pad_copy(label, sizeof label, a->label);
     rv = C_InitToken(0, (CK_UTF8CHAR_PTR)pin, strlen(pin), label);
     secure_zero(pin, sizeof pin);
-    if (rv == CKR_PIN_INCORRECT)
-        return fail_msg("hsm init: the HSM is initialised already; the SO PIN given is not its "
-                        "PIN (CKR_PIN_INCORRECT)");
     if (rv)
         return fail("hsm init", rv);
     printf("HSM initialised: label \"%s\"\n", a->label);
