@@ -203,6 +203,29 @@ static CK_RV token_commit(hsm_t *h, token_t *t, const store_token_t *rec)
     return CKR_OK;
 }
 
+/* Give a token role a new PIN, with its failure count reset. */
+static CK_RV token_set_pin(hsm_t *h, token_t *t, CK_USER_TYPE who, const CK_UTF8CHAR *pin,
+                           CK_ULONG len)
+{
+    CK_RV rv;
+    pthread_mutex_lock(&h->wlock);
+    pthread_mutex_lock(&h->lock);
+    store_token_t rec = t->rec;
+    pthread_mutex_unlock(&h->lock);
+    if (pin_hash(pin, len, who == CKU_SO ? rec.so_pin : rec.user_pin)) {
+        rv = CKR_GENERAL_ERROR;
+    } else {
+        if (who == CKU_SO)
+            rec.so_fail = 0;
+        else
+            rec.user_fail = 0;
+        rv = token_commit(h, t, &rec);
+    }
+    pthread_mutex_unlock(&h->wlock);
+    secure_zero(&rec, sizeof rec);
+    return rv;
+}
+
 CK_RV hsm_init_token(hsm_t *h, app_id_t app, CK_SLOT_ID slot, const CK_UTF8CHAR *pin,
                      CK_ULONG pin_len, const CK_UTF8CHAR label[32])
 {
@@ -278,35 +301,22 @@ CK_RV hsm_init_pin(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, const CK_UT
                    CK_ULONG pin_len)
 {
     session_t *s;
-    store_token_t rec;
     CK_RV rv;
     pthread_mutex_lock(&h->lock);
     rv = session_get(h, app, handle, &s);
-    if (rv == CKR_OK && session_state(h, s) != CKS_RW_SO_FUNCTIONS)
-        rv = CKR_USER_NOT_LOGGED_IN;
-    token_t *t = rv == CKR_OK ? s->tok : NULL;
-    pthread_mutex_unlock(&h->lock);
-    if (rv)
-        goto done;
-    if ((rv = pin_len_ok(pin, pin_len)))
-        goto put;
-    pthread_mutex_lock(&h->wlock);
-    pthread_mutex_lock(&h->lock);
-    rec = t->rec;
-    pthread_mutex_unlock(&h->lock);
-    if (pin_hash(pin, pin_len, rec.user_pin))
-        rv = CKR_GENERAL_ERROR;
-    else {
-        rec.user_fail = 0;
-        rv = token_commit(h, t, &rec);
+    if (rv) {
+        pthread_mutex_unlock(&h->lock);
+        return rv;
     }
-    pthread_mutex_unlock(&h->wlock);
-    secure_zero(&rec, sizeof rec);
-put:
+    if (session_state(h, s) != CKS_RW_SO_FUNCTIONS)
+        rv = CKR_USER_NOT_LOGGED_IN;
+    token_t *t = s->tok;
+    pthread_mutex_unlock(&h->lock);
+    if (rv == CKR_OK && (rv = pin_len_ok(pin, pin_len)) == CKR_OK)
+        rv = token_set_pin(h, t, CKU_USER, pin, pin_len);
     pthread_mutex_lock(&h->lock);
     session_put(h, s);
     pthread_mutex_unlock(&h->lock);
-done:
     return rv;
 }
 
@@ -314,7 +324,6 @@ CK_RV hsm_set_pin(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, const CK_UTF
                   CK_ULONG old_len, const CK_UTF8CHAR *new_pin, CK_ULONG new_len)
 {
     session_t *s;
-    store_token_t rec;
     CK_RV rv;
     CK_USER_TYPE who = CKU_USER;
     if ((!old_pin && old_len) || (!new_pin && new_len))
@@ -337,16 +346,7 @@ CK_RV hsm_set_pin(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, const CK_UTF
         goto put;
     if ((rv = pin_check(h, t, who, old_pin, old_len)))
         goto put;
-    pthread_mutex_lock(&h->wlock);
-    pthread_mutex_lock(&h->lock);
-    rec = t->rec;
-    pthread_mutex_unlock(&h->lock);
-    if (pin_hash(new_pin, new_len, who == CKU_SO ? rec.so_pin : rec.user_pin))
-        rv = CKR_GENERAL_ERROR;
-    else
-        rv = token_commit(h, t, &rec);
-    pthread_mutex_unlock(&h->wlock);
-    secure_zero(&rec, sizeof rec);
+    rv = token_set_pin(h, t, who, new_pin, new_len);
 put:
     pthread_mutex_lock(&h->lock);
     session_put(h, s);

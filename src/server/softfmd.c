@@ -57,6 +57,23 @@ static void usage(FILE *f)
     fprintf(f, "usage: softfmd --data DIR --socket PATH [--foreground] [--log FILE] [--debug]\n");
 }
 
+/* Take a connection off the list, close it and free it. */
+static void conn_forget(conn_t *c)
+{
+    pthread_mutex_lock(&srv.lock);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv.conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    if (--srv.nconns == 0)
+        pthread_cond_broadcast(&srv.idle);
+    pthread_mutex_unlock(&srv.lock);
+    close(c->fd);
+    free(c);
+}
+
 static void *serve(void *arg)
 {
     conn_t *c = arg;
@@ -91,18 +108,7 @@ static void *serve(void *arg)
     if (reply.p)
         secure_zero(reply.p, reply.len);
     wb_free(&reply);
-    pthread_mutex_lock(&srv.lock);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        srv.conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    if (--srv.nconns == 0)
-        pthread_cond_broadcast(&srv.idle);
-    pthread_mutex_unlock(&srv.lock);
-    close(c->fd);
-    free(c);
+    conn_forget(c);
     return NULL;
 }
 
@@ -143,19 +149,8 @@ static void accept_one(void)
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&attr, 256 * 1024);
-    if (pthread_create(&tid, &attr, serve, c)) {
-        pthread_mutex_lock(&srv.lock);
-        if (c->prev)
-            c->prev->next = c->next;
-        else
-            srv.conns = c->next;
-        if (c->next)
-            c->next->prev = c->prev;
-        srv.nconns--;
-        pthread_mutex_unlock(&srv.lock);
-        close(fd);
-        free(c);
-    }
+    if (pthread_create(&tid, &attr, serve, c))
+        conn_forget(c);
     pthread_attr_destroy(&attr);
 }
 

@@ -132,6 +132,8 @@ static void test_login_states(void **state)
     CK_SESSION_HANDLE ro, rw = open_rw(f, A);
     assert_int_equal(hsm_open_session(f->h, A, f->slot, CKF_SERIAL_SESSION, &ro), CKR_OK);
     assert_int_equal(hsm_login(f->h, A, rw, CKU_SO, L(P_SO)), CKR_SESSION_READ_ONLY_EXISTS);
+    assert_int_equal(hsm_init_pin(f->h, A, rw, L("abcdef")), CKR_USER_NOT_LOGGED_IN);
+    assert_int_equal(hsm_set_pin(f->h, A, ro, L(USER), L("abcdef")), CKR_SESSION_READ_ONLY);
     assert_int_equal(hsm_login(f->h, A, rw, 77, L(USER)), CKR_USER_TYPE_INVALID);
     assert_int_equal(hsm_login(f->h, A, rw, CKU_USER, L(USER)), CKR_OK);
     assert_int_equal(hsm_login(f->h, A, ro, CKU_USER, L(USER)), CKR_USER_ALREADY_LOGGED_IN);

@@ -64,6 +64,77 @@ static void get_str(rbuf_t *r, char *buf, size_t cap)
     buf[n] = '\0';
 }
 
+/* The HSM as OP_ADMIN_SHOW describes it. */
+typedef struct view_policy {
+    char name[64];
+    char desc[128];
+    unsigned long long value;
+} view_policy_t;
+
+typedef struct view_part {
+    unsigned long long slot;
+    char name[64], label[64], serial[32];
+    int initialized, user_pin;
+    unsigned long long objects;
+} view_part_t;
+
+typedef struct view {
+    int initialized;
+    char label[64], serial[32];
+    unsigned fw_major, fw_minor;
+    view_policy_t pol[16];
+    uint32_t npol;
+    view_part_t *parts;
+    uint32_t nparts;
+} view_t;
+
+static CK_RV fetch_view(tool_t *t, view_t *v)
+{
+    client_conn_t *k = NULL;
+    wbuf_t *w;
+    rbuf_t r;
+    memset(v, 0, sizeof *v);
+    CK_RV rv = admin_begin(t, OP_ADMIN_SHOW, &k, &w);
+    if (rv == CKR_OK)
+        rv = admin_send(t, k, &r);
+    if (rv == CKR_OK) {
+        v->initialized = rb_u8(&r);
+        get_str(&r, v->label, sizeof v->label);
+        get_str(&r, v->serial, sizeof v->serial);
+        v->fw_major = rb_u32(&r);
+        v->fw_minor = rb_u32(&r);
+        v->npol = rb_u32(&r);
+        for (uint32_t i = 0; i < v->npol && i < 16; i++) {
+            get_str(&r, v->pol[i].name, sizeof v->pol[i].name);
+            get_str(&r, v->pol[i].desc, sizeof v->pol[i].desc);
+            v->pol[i].value = rb_u64(&r);
+        }
+        v->nparts = rb_u32(&r);
+        if (r.err || v->npol > 16 || v->nparts > rb_left(&r))
+            rv = CKR_DEVICE_ERROR;
+        else if (!(v->parts = calloc(v->nparts + 1, sizeof *v->parts)))
+            rv = CKR_HOST_MEMORY;
+        for (uint32_t i = 0; rv == CKR_OK && i < v->nparts; i++) {
+            view_part_t *p = &v->parts[i];
+            p->slot = rb_u64(&r);
+            get_str(&r, p->name, sizeof p->name);
+            get_str(&r, p->label, sizeof p->label);
+            get_str(&r, p->serial, sizeof p->serial);
+            p->initialized = rb_u8(&r);
+            p->user_pin = rb_u8(&r);
+            p->objects = rb_u64(&r);
+        }
+        if (rv == CKR_OK && !rb_done(&r))
+            rv = CKR_DEVICE_ERROR;
+    }
+    client_end(t->client, k);
+    if (rv) {
+        free(v->parts);
+        v->parts = NULL;
+    }
+    return rv;
+}
+
 /* An admin request carrying the SO PIN and an optional name. */
 static CK_RV so_request(tool_t *t, uint32_t op, const char *name, const uint64_t *value,
                         bool new_pin, rbuf_t *r, client_conn_t **k)
@@ -93,17 +164,12 @@ static int hsm_init(tool_t *t, const sub_args_t *a)
         return fail_msg("hsm init: a label has at most 32 characters");
     /* Re-initialising would wipe the Admin Token but leave partitions
        behind; an initialised HSM is zeroized first, deliberately. */
-    client_conn_t *k = NULL;
-    wbuf_t *w;
-    rbuf_t r;
-    CK_RV rv = admin_begin(t, OP_ADMIN_SHOW, &k, &w);
-    if (rv == CKR_OK)
-        rv = admin_send(t, k, &r);
-    int initialized = rv == CKR_OK ? rb_u8(&r) : 0;
-    client_end(t->client, k);
+    view_t v;
+    CK_RV rv = fetch_view(t, &v);
     if (rv)
         return fail("hsm init", rv);
-    if (initialized)
+    free(v.parts);
+    if (v.initialized)
         return fail_msg("hsm init: the HSM is initialised already (softfm hsm zeroize first)");
     if ((rv = p11_ready(t)))
         return fail("hsm init", rv);
@@ -122,51 +188,28 @@ static int hsm_init(tool_t *t, const sub_args_t *a)
 
 static int hsm_show(tool_t *t)
 {
-    client_conn_t *k = NULL;
-    wbuf_t *w;
-    rbuf_t r;
-    CK_RV rv = admin_begin(t, OP_ADMIN_SHOW, &k, &w);
-    if (rv == CKR_OK)
-        rv = admin_send(t, k, &r);
-    if (rv) {
-        client_end(t->client, k);
+    view_t v;
+    CK_RV rv = fetch_view(t, &v);
+    if (rv)
         return fail("hsm show", rv);
-    }
-    char label[64], serial[32], name[64], desc[128], plabel[64], pserial[32];
-    int init = rb_u8(&r);
-    get_str(&r, label, sizeof label);
-    get_str(&r, serial, sizeof serial);
-    uint32_t fw_major = rb_u32(&r), fw_minor = rb_u32(&r);
-    printf("HSM state:        %s\n", init ? "initialised" : "not initialised (run softfm hsm init)");
-    printf("Label:            %s\n", label);
-    printf("Serial number:    %s\n", serial);
-    printf("Firmware version: %u.%u\n", fw_major, fw_minor);
-    uint32_t np = rb_u32(&r);
+    printf("HSM state:        %s\n",
+           v.initialized ? "initialised" : "not initialised (run softfm hsm init)");
+    printf("Label:            %s\n", v.label);
+    printf("Serial number:    %s\n", v.serial);
+    printf("Firmware version: %u.%u\n", v.fw_major, v.fw_minor);
     printf("Policies:\n");
-    for (uint32_t i = 0; i < np && !r.err; i++) {
-        get_str(&r, name, sizeof name);
-        get_str(&r, desc, sizeof desc);
-        unsigned long long v = rb_u64(&r);
-        printf("  %-22s %-6llu %s\n", name, v, desc);
-    }
-    uint32_t nparts = rb_u32(&r);
+    for (uint32_t i = 0; i < v.npol; i++)
+        printf("  %-22s %-6llu %s\n", v.pol[i].name, v.pol[i].value, v.pol[i].desc);
     printf("Partitions:\n");
-    for (uint32_t i = 0; i < nparts && !r.err; i++) {
-        unsigned long long slot = rb_u64(&r);
-        get_str(&r, name, sizeof name);
-        get_str(&r, plabel, sizeof plabel);
-        get_str(&r, pserial, sizeof pserial);
-        int pinit = rb_u8(&r), upin = rb_u8(&r);
-        unsigned long long objs = rb_u64(&r);
-        printf("  slot %-3llu %-16s %-14s serial %s, %s, %s, %llu token objects\n", slot, name,
-               slot == 0 ? "(Admin Token)" : "", pserial,
-               pinit ? "initialised" : "not initialised",
-               upin ? "Crypto Officer PIN set" : "no Crypto Officer PIN", objs);
-        (void)plabel;
+    for (uint32_t i = 0; i < v.nparts; i++) {
+        const view_part_t *p = &v.parts[i];
+        printf("  slot %-3llu %-16s %-14s serial %s, %s, %s, %llu token objects\n", p->slot,
+               p->name, p->slot == 0 ? "(Admin Token)" : "", p->serial,
+               p->initialized ? "initialised" : "not initialised",
+               p->user_pin ? "Crypto Officer PIN set" : "no Crypto Officer PIN", p->objects);
     }
-    bool bad = r.err;
-    client_end(t->client, k);
-    return bad ? fail("hsm show", CKR_DEVICE_ERROR) : 0;
+    free(v.parts);
+    return 0;
 }
 
 static int hsm_zeroize(tool_t *t, const sub_args_t *a)
@@ -201,46 +244,23 @@ int cmd_hsm(tool_t *t, int argc, char **argv)
 
 static int partition_list(tool_t *t)
 {
-    client_conn_t *k = NULL;
-    wbuf_t *w;
-    rbuf_t r;
-    CK_RV rv = admin_begin(t, OP_ADMIN_SHOW, &k, &w);
-    if (rv == CKR_OK)
-        rv = admin_send(t, k, &r);
-    if (rv) {
-        client_end(t->client, k);
+    view_t v;
+    CK_RV rv = fetch_view(t, &v);
+    if (rv)
         return fail("partition list", rv);
-    }
-    char buf[128];
-    rb_u8(&r);
-    get_str(&r, buf, sizeof buf);
-    get_str(&r, buf, sizeof buf);
-    rb_u32(&r);
-    rb_u32(&r);
-    uint32_t np = rb_u32(&r);
-    for (uint32_t i = 0; i < np && !r.err; i++) {
-        get_str(&r, buf, sizeof buf);
-        get_str(&r, buf, sizeof buf);
-        rb_u64(&r);
-    }
-    uint32_t n = rb_u32(&r);
     printf("%-5s %-32s %-32s %-16s %s\n", "SLOT", "NAME", "LABEL", "SERIAL", "STATE");
-    for (uint32_t i = 0; i < n && !r.err; i++) {
-        char name[64], label[64], serial[32];
-        unsigned long long slot = rb_u64(&r);
-        get_str(&r, name, sizeof name);
-        get_str(&r, label, sizeof label);
-        get_str(&r, serial, sizeof serial);
-        int init = rb_u8(&r), upin = rb_u8(&r);
-        rb_u64(&r);
-        if (slot == 0)
+    for (uint32_t i = 0; i < v.nparts; i++) {
+        const view_part_t *p = &v.parts[i];
+        if (p->slot == 0)
             continue; /* the Admin Token is the HSM SO's, not a partition */
-        printf("%-5llu %-32s %-32s %-16s %s\n", slot, name, init ? label : "-", serial,
-               !init ? "not initialised" : upin ? "ready" : "no Crypto Officer PIN");
+        printf("%-5llu %-32s %-32s %-16s %s\n", p->slot, p->name,
+               p->initialized ? p->label : "-", p->serial,
+               !p->initialized ? "not initialised"
+               : p->user_pin   ? "ready"
+                               : "no Crypto Officer PIN");
     }
-    bool bad = r.err;
-    client_end(t->client, k);
-    return bad ? fail("partition list", CKR_DEVICE_ERROR) : 0;
+    free(v.parts);
+    return 0;
 }
 
 int cmd_partition(tool_t *t, int argc, char **argv)
@@ -362,29 +382,13 @@ int cmd_policy(tool_t *t, int argc, char **argv)
     if (argc < 1 || parse(t, argc, argv, &a))
         return fail_msg("usage: softfm policy show | set NAME VALUE"), 2;
     if (!strcmp(argv[0], "show")) {
-        client_conn_t *k = NULL;
-        wbuf_t *w;
-        rbuf_t r;
-        CK_RV rv = admin_begin(t, OP_ADMIN_SHOW, &k, &w);
-        if (rv == CKR_OK)
-            rv = admin_send(t, k, &r);
-        if (rv) {
-            client_end(t->client, k);
+        view_t v;
+        CK_RV rv = fetch_view(t, &v);
+        if (rv)
             return fail("policy show", rv);
-        }
-        char buf[128], desc[128];
-        rb_u8(&r);
-        get_str(&r, buf, sizeof buf);
-        get_str(&r, buf, sizeof buf);
-        rb_u32(&r);
-        rb_u32(&r);
-        uint32_t np = rb_u32(&r);
-        for (uint32_t i = 0; i < np && !r.err; i++) {
-            get_str(&r, buf, sizeof buf);
-            get_str(&r, desc, sizeof desc);
-            printf("%-22s %-6llu %s\n", buf, (unsigned long long)rb_u64(&r), desc);
-        }
-        client_end(t->client, k);
+        for (uint32_t i = 0; i < v.npol; i++)
+            printf("%-22s %-6llu %s\n", v.pol[i].name, v.pol[i].value, v.pol[i].desc);
+        free(v.parts);
         return 0;
     }
     if (!strcmp(argv[0], "set")) {
