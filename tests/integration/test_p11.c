@@ -362,6 +362,92 @@ static void test_daemon_down_and_back(void **state)
     assert_int_equal(p->C_CloseSession(s), CKR_OK);
 }
 
+/* Every entry that takes a session: a stale handle is refused as such. */
+static void test_every_entry_stale_session(void **state)
+{
+    (void)state;
+    CK_SESSION_HANDLE s;
+    assert_int_equal(p->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s), CKR_OK);
+    assert_int_equal(p->C_CloseSession(s), CKR_OK);
+    CK_BYTE buf[64];
+    CK_ULONG len = sizeof buf, n = 0;
+    CK_MECHANISM m = { CKM_SHA256, NULL, 0 };
+    CK_ATTRIBUTE a = { CKA_LABEL, buf, sizeof buf };
+    CK_OBJECT_HANDLE o = 0, o2 = 0;
+    CK_SESSION_INFO si;
+    const CK_RV bad = CKR_SESSION_HANDLE_INVALID;
+    assert_int_equal(p->C_CloseSession(s), bad);
+    assert_int_equal(p->C_GetSessionInfo(s, &si), bad);
+    assert_int_equal(p->C_Login(s, CKU_USER, PIN(T_USER_PIN)), bad);
+    assert_int_equal(p->C_Logout(s), bad);
+    assert_int_equal(p->C_InitPIN(s, PIN("abcdef")), bad);
+    assert_int_equal(p->C_SetPIN(s, PIN("abcdef"), PIN("ghijkl")), bad);
+    assert_int_equal(p->C_CreateObject(s, &a, 1, &o), bad);
+    assert_int_equal(p->C_CopyObject(s, 1, &a, 1, &o2), bad);
+    assert_int_equal(p->C_DestroyObject(s, 1), bad);
+    assert_int_equal(p->C_GetObjectSize(s, 1, &n), bad);
+    assert_int_equal(p->C_GetAttributeValue(s, 1, &a, 1), bad);
+    assert_int_equal(p->C_SetAttributeValue(s, 1, &a, 1), bad);
+    assert_int_equal(p->C_FindObjectsInit(s, &a, 1), bad);
+    assert_int_equal(p->C_FindObjects(s, &o, 1, &n), bad);
+    assert_int_equal(p->C_FindObjectsFinal(s), bad);
+    assert_int_equal(p->C_DigestInit(s, &m), bad);
+    assert_int_equal(p->C_Digest(s, buf, 4, buf, &len), bad);
+    assert_int_equal(p->C_DigestUpdate(s, buf, 4), bad);
+    assert_int_equal(p->C_DigestFinal(s, buf, &len), bad);
+    assert_int_equal(p->C_SeedRandom(s, buf, 4), bad);
+    assert_int_equal(p->C_GenerateRandom(s, buf, 4), bad);
+    assert_int_equal(p->C_GetOperationState(s, buf, &len), bad);
+    assert_int_equal(p->C_SignInit(s, &m, 1), bad);
+    assert_int_equal(p->C_GenerateKey(s, &m, &a, 1, &o), bad);
+}
+
+/* NULL output pointers and wrong states on a live session. */
+static void test_every_entry_null_and_state(void **state)
+{
+    (void)state;
+    CK_SESSION_HANDLE s;
+    assert_int_equal(p->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s), CKR_OK);
+    CK_BYTE buf[64];
+    CK_ULONG len = sizeof buf;
+    CK_MECHANISM m = { CKM_SHA256, NULL, 0 };
+    assert_int_equal(p->C_GetTokenInfo(slot, NULL), CKR_ARGUMENTS_BAD);
+    assert_int_equal(p->C_GetMechanismList(slot, NULL, NULL), CKR_ARGUMENTS_BAD);
+    assert_int_equal(p->C_GetMechanismInfo(slot, CKM_SHA256, NULL), CKR_ARGUMENTS_BAD);
+    assert_int_equal(p->C_GetFunctionList(NULL), CKR_ARGUMENTS_BAD);
+    assert_int_equal(p->C_FindObjectsInit(s, NULL, 2), CKR_ARGUMENTS_BAD);
+    assert_int_equal(p->C_SetAttributeValue(s, 1, NULL, 1), CKR_ARGUMENTS_BAD);
+    assert_int_equal(p->C_CopyObject(s, 1, NULL, 0, NULL), CKR_ARGUMENTS_BAD);
+    assert_int_equal(p->C_Digest(s, buf, 4, buf, NULL), CKR_ARGUMENTS_BAD);
+    assert_int_equal(p->C_DigestFinal(s, buf, NULL), CKR_ARGUMENTS_BAD);
+    assert_int_equal(p->C_DigestUpdate(s, NULL, 4), CKR_ARGUMENTS_BAD);
+    assert_int_equal(p->C_SeedRandom(s, NULL, 4), CKR_ARGUMENTS_BAD);
+    /* Operations that were never started. */
+    assert_int_equal(p->C_DigestUpdate(s, buf, 4), CKR_OPERATION_NOT_INITIALIZED);
+    assert_int_equal(p->C_DigestFinal(s, buf, &len), CKR_OPERATION_NOT_INITIALIZED);
+    assert_int_equal(p->C_Digest(s, buf, 4, buf, &len), CKR_OPERATION_NOT_INITIALIZED);
+    assert_int_equal(p->C_FindObjectsFinal(s), CKR_OPERATION_NOT_INITIALIZED);
+    /* A second start while one runs; a length query keeps it running. */
+    assert_int_equal(p->C_DigestInit(s, &m), CKR_OK);
+    assert_int_equal(p->C_DigestInit(s, &m), CKR_OPERATION_ACTIVE);
+    assert_int_equal(p->C_Digest(s, buf, 4, NULL, &len), CKR_OK);
+    assert_int_equal(len, 32);
+    len = sizeof buf;
+    assert_int_equal(p->C_Digest(s, buf, 4, buf, &len), CKR_OK);
+    /* Private objects are out of reach of a public session. */
+    CK_OBJECT_CLASS cls = CKO_DATA;
+    CK_BBOOL yes = CK_TRUE;
+    CK_ATTRIBUTE priv[] = { { CKA_CLASS, &cls, sizeof cls }, { CKA_PRIVATE, &yes, 1 } };
+    CK_OBJECT_HANDLE o;
+    assert_int_equal(p->C_CreateObject(s, priv, 2, &o), CKR_USER_NOT_LOGGED_IN);
+    CK_ATTRIBUTE tok[] = { { CKA_CLASS, &cls, sizeof cls }, { CKA_TOKEN, &yes, 1 } };
+    assert_int_equal(p->C_CreateObject(s, tok, 2, &o), CKR_SESSION_READ_ONLY);
+    /* A wrong-length CK_ULONG value is refused, not misread. */
+    CK_ATTRIBUTE shortcls = { CKA_CLASS, &cls, 4 };
+    assert_int_equal(p->C_CreateObject(s, &shortcls, 1, &o), CKR_ATTRIBUTE_VALUE_INVALID);
+    assert_int_equal(p->C_CloseSession(s), CKR_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -370,6 +456,8 @@ int main(void)
         cmocka_unit_test(test_session_bad_input),
         cmocka_unit_test(test_objects_over_the_wire),
         cmocka_unit_test(test_digest_and_random),
+        cmocka_unit_test(test_every_entry_stale_session),
+        cmocka_unit_test(test_every_entry_null_and_state),
         cmocka_unit_test(test_fork_and_appid),
         cmocka_unit_test(test_garbage_frames),
         cmocka_unit_test(test_daemon_down_and_back),
