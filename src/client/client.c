@@ -17,13 +17,16 @@ struct client_conn {
     uint8_t *buf;
     size_t cap;
     size_t len;
-    client_conn_t *next;
+    client_conn_t *next;        /* in the idle list */
+    client_conn_t *all_next;    /* in the list of every connection */
+    client_conn_t **all_prev;
 };
 
 struct client {
     char path[108];
     pthread_mutex_t lock;
     client_conn_t *idle;
+    client_conn_t *all;         /* idle or in use, for client_forget */
     unsigned spin_us;
 };
 
@@ -78,9 +81,14 @@ client_t *client_new(const char *socket_path)
     return c;
 }
 
-static void conn_free(client_conn_t *k, bool close_fd)
+static void conn_free(client_t *c, client_conn_t *k)
 {
-    if (close_fd && k->fd >= 0)
+    pthread_mutex_lock(&c->lock);
+    *k->all_prev = k->all_next;
+    if (k->all_next)
+        k->all_next->all_prev = k->all_prev;
+    pthread_mutex_unlock(&c->lock);
+    if (k->fd >= 0)
         close(k->fd);
     if (k->req.p)
         secure_zero(k->req.p, k->req.cap);
@@ -98,7 +106,7 @@ void client_free(client_t *c)
     while (c->idle) {
         client_conn_t *k = c->idle;
         c->idle = k->next;
-        conn_free(k, true);
+        conn_free(c, k);
     }
     pthread_mutex_destroy(&c->lock);
     free(c);
@@ -108,8 +116,27 @@ void client_forget(client_t *c)
 {
     if (!c)
         return;
-    /* Closing our copies leaves the parent's connections as they are. */
-    client_free(c);
+    /* In a child after fork only this thread exists; other threads'
+       connections may have been mid-call, their lock held by a thread that
+       is gone. So: no locking; close every inherited descriptor, so that the
+       parent's connections end when the parent's do (the daemon ties
+       sessions to them), and free what nobody can use any more. */
+    client_conn_t *k = c->all;
+    while (k) {
+        client_conn_t *next = k->all_next;
+        if (k->fd >= 0)
+            close(k->fd);
+        k->fd = -1;
+        if (k->req.p)
+            secure_zero(k->req.p, k->req.cap);
+        wb_free(&k->req);
+        if (k->buf)
+            secure_zero(k->buf, k->cap);
+        free(k->buf);
+        free(k);
+        k = next;
+    }
+    free(c);
 }
 
 static CK_RV connect_new(client_t *c, client_conn_t **out)
@@ -130,6 +157,13 @@ static CK_RV connect_new(client_t *c, client_conn_t **out)
     }
     k->fd = fd;
     wb_init(&k->req);
+    pthread_mutex_lock(&c->lock);
+    k->all_next = c->all;
+    if (k->all_next)
+        k->all_next->all_prev = &k->all_next;
+    k->all_prev = &c->all;
+    c->all = k;
+    pthread_mutex_unlock(&c->lock);
     *out = k;
     return CKR_OK;
 }
@@ -153,7 +187,7 @@ CK_RV client_begin(client_t *c, uint32_t op, client_conn_t **conn, wbuf_t **req)
         pthread_mutex_unlock(&c->lock);
         if (!k || conn_alive(k))
             break;
-        conn_free(k, true);
+        conn_free(c, k);
     }
     if (!k) {
         CK_RV rv = connect_new(c, &k);
@@ -200,7 +234,7 @@ void client_end(client_t *c, client_conn_t *k)
     if (k->buf && k->len)
         secure_zero(k->buf, k->len);
     if (k->broken) {
-        conn_free(k, true);
+        conn_free(c, k);
         /* The daemon went away: the other pooled connections are dead too. */
         pthread_mutex_lock(&c->lock);
         client_conn_t *idle = c->idle;
@@ -208,7 +242,7 @@ void client_end(client_t *c, client_conn_t *k)
         pthread_mutex_unlock(&c->lock);
         while (idle) {
             client_conn_t *n = idle->next;
-            conn_free(idle, true);
+            conn_free(c, idle);
             idle = n;
         }
         return;

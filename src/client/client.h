@@ -29,7 +29,8 @@ void client_socket_path(char *buf, size_t cap);
 client_t *client_new(const char *socket_path);
 /* Close every pooled connection (the daemon ends this process's sessions). */
 void client_free(client_t *c);
-/* After fork, in the child: drop the parent's connections without a word. */
+/* After fork, in the child: close the parent's connections' descriptors
+   (the daemon keeps a process's sessions while any of them is open). */
 void client_forget(client_t *c);
 
 CK_RV client_begin(client_t *c, uint32_t op, client_conn_t **conn, wbuf_t **req);

@@ -19,6 +19,7 @@
 
 enum proto_op {
     OP_HELLO = 1,             /* u32 version -> u64 app id */
+    OP_FINALIZE,              /* close every session of the caller's AppId */
     /* Slots and tokens */
     OP_GET_SLOT_LIST = 10,
     OP_GET_SLOT_INFO,

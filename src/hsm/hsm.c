@@ -100,6 +100,13 @@ void hsm_app_detach(hsm_t *h, app_id_t app)
     pthread_mutex_unlock(&h->lock);
 }
 
+void hsm_app_finalize(hsm_t *h, app_id_t app)
+{
+    pthread_mutex_lock(&h->lock);
+    app_close_sessions_locked(h, app, NULL);
+    pthread_mutex_unlock(&h->lock);
+}
+
 static token_t *token_new(const store_token_t *rec)
 {
     token_t *t = calloc(1, sizeof *t);

@@ -34,6 +34,8 @@ void hsm_close(hsm_t *h);
    sessions of the AppId and ends its logins. */
 void hsm_app_attach(hsm_t *h, app_id_t app);
 void hsm_app_detach(hsm_t *h, app_id_t app);
+/* The application finalised: close all its sessions, end its logins. */
+void hsm_app_finalize(hsm_t *h, app_id_t app);
 
 /* Slots, tokens, mechanisms. list NULL asks for the count. */
 CK_RV hsm_get_slot_list(hsm_t *h, CK_SLOT_ID *list, CK_ULONG *count);

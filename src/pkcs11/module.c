@@ -118,6 +118,16 @@ CK_RV C_Finalize(CK_VOID_PTR pReserved)
     if (!mod.initialized || mod.pid != getpid()) {
         rv = CKR_CRYPTOKI_NOT_INITIALIZED;
     } else {
+        /* Sessions end now, not when the daemon notices the connections
+           close: a C_Initialize right after must not find them. */
+        client_conn_t *k;
+        wbuf_t *w;
+        rbuf_t r;
+        CK_RV st;
+        if (client_begin(mod.client, OP_FINALIZE, &k, &w) == CKR_OK) {
+            (void)client_call(mod.client, k, &st, &r);
+            client_end(mod.client, k);
+        }
         client_free(mod.client);
         mod.client = NULL;
         mod.initialized = false;

@@ -53,6 +53,12 @@ static CK_RV op_hello(req_t *q)
     return CKR_OK;
 }
 
+static CK_RV op_finalize(req_t *q)
+{
+    hsm_app_finalize(q->h, q->app);
+    return CKR_OK;
+}
+
 static CK_RV op_get_slot_list(req_t *q)
 {
     CK_ULONG n = 0;
@@ -564,6 +570,7 @@ static const struct {
     handler_t fn;
 } handlers[] = {
     { OP_HELLO, op_hello },
+    { OP_FINALIZE, op_finalize },
     { OP_GET_SLOT_LIST, op_get_slot_list },
     { OP_GET_SLOT_INFO, op_get_slot_info },
     { OP_GET_TOKEN_INFO, op_get_token_info },

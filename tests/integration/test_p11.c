@@ -315,6 +315,59 @@ static void test_fork_and_appid(void **state)
     assert_int_equal(p->C_CloseSession(s), CKR_OK);
 }
 
+static CK_ULONG session_count(void)
+{
+    CK_TOKEN_INFO ti;
+    assert_int_equal(p->C_GetTokenInfo(slot, &ti), CKR_OK);
+    return ti.ulSessionCount;
+}
+
+/* An application that exits ends its sessions, even if a child it forked
+   (which inherited its connections) lives on. */
+static int app_that_forks(void *arg)
+{
+    const int *go = arg;
+    if (p->C_Initialize(NULL) != CKR_OK)
+        return 1;
+    CK_SESSION_HANDLE s;
+    if (p->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s) != CKR_OK)
+        return 2;
+    pid_t g = fork();
+    if (g == 0) {
+        char b;
+        close(go[1]);
+        _exit(read(go[0], &b, 1) < 0); /* lives on, holding what it inherited */
+    }
+    return g > 0 ? 0 : 3; /* exits without C_Finalize */
+}
+
+static void test_fork_child_does_not_hold_sessions(void **state)
+{
+    (void)state;
+    CK_ULONG before = session_count();
+    int go[2];
+    assert_int_equal(pipe(go), 0);
+    in_child(app_that_forks, go);
+    CK_ULONG after = before + 1;
+    for (int i = 0; i < 200 && after != before; i++) {
+        usleep(10000);
+        after = session_count();
+    }
+    close(go[1]); /* the grandchild may go now */
+    close(go[0]);
+    assert_int_equal(after, before);
+}
+
+/* C_Finalize ends the process's sessions at once. */
+static void test_finalize_closes_sessions(void **state)
+{
+    (void)state;
+    CK_SESSION_HANDLE s = open_user();
+    assert_int_equal(p->C_Finalize(NULL), CKR_OK);
+    assert_int_equal(p->C_Initialize(NULL), CKR_OK);
+    assert_int_equal(p->C_GetSessionInfo(s, &(CK_SESSION_INFO){0}), CKR_SESSION_HANDLE_INVALID);
+}
+
 static void test_garbage_frames(void **state)
 {
     (void)state;
@@ -369,7 +422,7 @@ static void test_every_entry_stale_session(void **state)
     CK_SESSION_HANDLE s;
     assert_int_equal(p->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s), CKR_OK);
     assert_int_equal(p->C_CloseSession(s), CKR_OK);
-    CK_BYTE buf[64];
+    CK_BYTE buf[64] = { 0 };
     CK_ULONG len = sizeof buf, n = 0;
     CK_MECHANISM m = { CKM_SHA256, NULL, 0 };
     CK_ATTRIBUTE a = { CKA_LABEL, buf, sizeof buf };
@@ -408,7 +461,7 @@ static void test_every_entry_null_and_state(void **state)
     (void)state;
     CK_SESSION_HANDLE s;
     assert_int_equal(p->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s), CKR_OK);
-    CK_BYTE buf[64];
+    CK_BYTE buf[64] = { 0 };
     CK_ULONG len = sizeof buf;
     CK_MECHANISM m = { CKM_SHA256, NULL, 0 };
     assert_int_equal(p->C_GetTokenInfo(slot, NULL), CKR_ARGUMENTS_BAD);
@@ -459,6 +512,8 @@ int main(void)
         cmocka_unit_test(test_every_entry_stale_session),
         cmocka_unit_test(test_every_entry_null_and_state),
         cmocka_unit_test(test_fork_and_appid),
+        cmocka_unit_test(test_fork_child_does_not_hold_sessions),
+        cmocka_unit_test(test_finalize_closes_sessions),
         cmocka_unit_test(test_garbage_frames),
         cmocka_unit_test(test_daemon_down_and_back),
     };
