@@ -284,6 +284,106 @@ static void test_object_rules(void **state)
     assert_int_equal(hsm_get_attribute_value(f->h, B, sb, o, &lab, 1), CKR_OBJECT_HANDLE_INVALID);
 }
 
+static void test_key_objects(void **state)
+{
+    fx_t *f = *state;
+    CK_SESSION_HANDLE s = open_rw(f, A);
+    assert_int_equal(hsm_login(f->h, A, s, CKU_USER, L(USER)), CKR_OK);
+    CK_OBJECT_CLASS pub = CKO_PUBLIC_KEY, priv = CKO_PRIVATE_KEY;
+    CK_KEY_TYPE rsa = CKK_RSA, ec = CKK_EC, bogus = 0x7777;
+    CK_BYTE modulus[256], e[3] = { 1, 0, 1 }, d[256];
+    memset(modulus, 0xc3, sizeof modulus);
+    memset(d, 0x11, sizeof d);
+    CK_BBOOL yes = CK_TRUE;
+    CK_ULONG mech = 0;
+    CK_ATTRIBUTE rpub[] = { { CKA_CLASS, &pub, sizeof pub }, { CKA_KEY_TYPE, &rsa, sizeof rsa },
+                            { CKA_MODULUS, modulus, sizeof modulus },
+                            { CKA_PUBLIC_EXPONENT, e, sizeof e } };
+    CK_OBJECT_HANDLE o;
+    assert_int_equal(hsm_create_object(f->h, A, s, rpub, 4, &o), CKR_OK);
+    CK_ULONG bits = 0;
+    CK_BBOOL verify = 0, local = 1, priv_flag = 1;
+    CK_ATTRIBUTE get[] = { { CKA_MODULUS_BITS, &bits, sizeof bits },
+                           { CKA_VERIFY, &verify, 1 }, { CKA_LOCAL, &local, 1 },
+                           { CKA_KEY_GEN_MECHANISM, &mech, sizeof mech },
+                           { CKA_PRIVATE, &priv_flag, 1 } };
+    assert_int_equal(hsm_get_attribute_value(f->h, A, s, o, get, 5), CKR_OK);
+    assert_int_equal(bits, 2048);
+    assert_int_equal(verify, CK_TRUE);
+    assert_int_equal(local, CK_FALSE);
+    assert_true(mech == CK_UNAVAILABLE_INFORMATION);
+    assert_int_equal(priv_flag, CK_FALSE);
+    /* CKA_MODULUS_BITS is the token's to set; the modulus is required. */
+    CK_ATTRIBUTE rbits[] = { { CKA_CLASS, &pub, sizeof pub }, { CKA_KEY_TYPE, &rsa, sizeof rsa },
+                             { CKA_MODULUS, modulus, sizeof modulus },
+                             { CKA_PUBLIC_EXPONENT, e, sizeof e },
+                             { CKA_MODULUS_BITS, &bits, sizeof bits } };
+    assert_int_equal(hsm_create_object(f->h, A, s, rbits, 5, &o), CKR_ATTRIBUTE_READ_ONLY);
+    assert_int_equal(hsm_create_object(f->h, A, s, rpub, 3, &o), CKR_TEMPLATE_INCOMPLETE);
+    CK_ATTRIBUTE nokt[] = { { CKA_CLASS, &pub, sizeof pub } };
+    assert_int_equal(hsm_create_object(f->h, A, s, nokt, 1, &o), CKR_TEMPLATE_INCOMPLETE);
+    CK_ATTRIBUTE badkt[] = { { CKA_CLASS, &pub, sizeof pub }, { CKA_KEY_TYPE, &bogus, sizeof bogus } };
+    assert_int_equal(hsm_create_object(f->h, A, s, badkt, 2, &o), CKR_ATTRIBUTE_VALUE_INVALID);
+    /* A private key: private and sensitive by default, its secrets hidden. */
+    CK_ATTRIBUTE rpriv[] = { { CKA_CLASS, &priv, sizeof priv }, { CKA_KEY_TYPE, &rsa, sizeof rsa },
+                             { CKA_MODULUS, modulus, sizeof modulus },
+                             { CKA_PRIVATE_EXPONENT, d, sizeof d }, { CKA_TOKEN, &yes, 1 } };
+    assert_int_equal(hsm_create_object(f->h, A, s, rpriv, 5, &o), CKR_OK);
+    CK_BYTE buf[256];
+    CK_BBOOL sens = 0, extr = 1, asens = 1;
+    CK_ATTRIBUTE pget[] = { { CKA_PRIVATE_EXPONENT, buf, sizeof buf },
+                            { CKA_MODULUS, buf, sizeof buf }, { CKA_SENSITIVE, &sens, 1 },
+                            { CKA_EXTRACTABLE, &extr, 1 }, { CKA_ALWAYS_SENSITIVE, &asens, 1 },
+                            { CKA_PRIVATE, &priv_flag, 1 } };
+    assert_int_equal(hsm_get_attribute_value(f->h, A, s, o, pget, 6), CKR_ATTRIBUTE_SENSITIVE);
+    assert_true(pget[0].ulValueLen == CK_UNAVAILABLE_INFORMATION);
+    assert_int_equal(pget[1].ulValueLen, 256);
+    assert_int_equal(sens, CK_TRUE);
+    assert_int_equal(extr, CK_FALSE);
+    assert_int_equal(asens, CK_FALSE); /* its value came from outside */
+    assert_int_equal(priv_flag, CK_TRUE);
+    /* CKA_EXTRACTABLE may go to false, never back. */
+    CK_BBOOL no = CK_FALSE;
+    CK_ATTRIBUTE mk_extr = { CKA_EXTRACTABLE, &yes, 1 }, unextr = { CKA_EXTRACTABLE, &no, 1 };
+    assert_int_equal(hsm_set_attribute_value(f->h, A, s, o, &unextr, 1), CKR_OK);
+    assert_int_equal(hsm_set_attribute_value(f->h, A, s, o, &mk_extr, 1), CKR_ATTRIBUTE_READ_ONLY);
+    /* EC keys need their parameters and point. */
+    static const CK_BYTE p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
+    CK_BYTE point[67] = { 0x04, 0x41, 0x04 };
+    CK_ATTRIBUTE ecpub[] = { { CKA_CLASS, &pub, sizeof pub }, { CKA_KEY_TYPE, &ec, sizeof ec },
+                             { CKA_EC_PARAMS, (void *)p256, sizeof p256 },
+                             { CKA_EC_POINT, point, sizeof point } };
+    assert_int_equal(hsm_create_object(f->h, A, s, ecpub, 4, &o), CKR_OK);
+    assert_int_equal(hsm_create_object(f->h, A, s, ecpub, 3, &o), CKR_TEMPLATE_INCOMPLETE);
+    /* Certificates: X.509 only, CKA_TRUSTED the SO's. */
+    CK_OBJECT_CLASS cert = CKO_CERTIFICATE;
+    CK_CERTIFICATE_TYPE x509 = CKC_X_509, wtls = CKC_WTLS;
+    CK_ATTRIBUTE c[] = { { CKA_CLASS, &cert, sizeof cert },
+                         { CKA_CERTIFICATE_TYPE, &x509, sizeof x509 },
+                         { CKA_SUBJECT, "subj", 4 }, { CKA_VALUE, "der", 3 },
+                         { CKA_TRUSTED, &yes, 1 } };
+    assert_int_equal(hsm_create_object(f->h, A, s, c, 5, &o), CKR_ATTRIBUTE_READ_ONLY);
+    assert_int_equal(hsm_create_object(f->h, A, s, c, 4, &o), CKR_OK);
+    c[1].pValue = &wtls;
+    assert_int_equal(hsm_create_object(f->h, A, s, c, 4, &o), CKR_ATTRIBUTE_VALUE_INVALID);
+    c[1].pValue = &x509;
+    /* The HSM SO keeps trusted certificates in the Admin Token. */
+    CK_SESSION_HANDLE adm;
+    assert_int_equal(hsm_open_session(f->h, A, HSM_ADMIN_SLOT, CKF_SERIAL_SESSION | CKF_RW_SESSION,
+                                      &adm), CKR_OK);
+    assert_int_equal(hsm_login(f->h, A, adm, CKU_SO, L(SO_PIN)), CKR_OK);
+    CK_BBOOL tok = CK_TRUE;
+    CK_ATTRIBUTE tc[] = { c[0], c[1], c[2], c[3], c[4], { CKA_TOKEN, &tok, 1 } };
+    assert_int_equal(hsm_create_object(f->h, A, adm, tc, 6, &o), CKR_OK);
+    CK_BBOOL trusted = 0;
+    CK_ATTRIBUTE tget = { CKA_TRUSTED, &trusted, 1 };
+    assert_int_equal(hsm_get_attribute_value(f->h, A, adm, o, &tget, 1), CKR_OK);
+    assert_int_equal(trusted, CK_TRUE);
+    /* The SO creates no private objects. */
+    CK_ATTRIBUTE sopriv[] = { c[0], c[1], c[2], c[3], { CKA_PRIVATE, &yes, 1 } };
+    assert_int_equal(hsm_create_object(f->h, A, adm, sopriv, 5, &o), CKR_USER_NOT_LOGGED_IN);
+}
+
 static void test_private_visibility_and_find(void **state)
 {
     fx_t *f = *state;
@@ -448,6 +548,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_login_states, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pin_lockout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_object_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_objects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_private_visibility_and_find, setup, teardown),
         cmocka_unit_test_setup_teardown(test_digest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persistence_and_secrecy, setup, teardown),
