@@ -125,6 +125,15 @@ static void token_free(hsm_t *h, token_t *t)
     free(t);
 }
 
+/* Take a token out of service: its objects go now, its memory at close. */
+static void token_bury(hsm_t *h, token_t *t)
+{
+    token_drop_objects_locked(h, t);
+    t->deleted = true;
+    t->grave_next = h->graveyard;
+    h->graveyard = t;
+}
+
 static int load_token(void *ctx, const store_token_t *rec)
 {
     hsm_t *h = ctx;
@@ -236,7 +245,7 @@ static void drop_everything(hsm_t *h)
     hmap_free(&h->apps);
     pos = 0;
     while (hmap_next(&h->tokens, &pos, NULL, &v))
-        token_free(h, v);
+        token_bury(h, v);
     hmap_free(&h->tokens);
     hmap_free(&h->sessions);
     hmap_free(&h->objects);
@@ -248,6 +257,11 @@ void hsm_close(hsm_t *h)
         return;
     pthread_mutex_lock(&h->lock);
     drop_everything(h);
+    while (h->graveyard) {
+        token_t *t = h->graveyard;
+        h->graveyard = t->grave_next;
+        token_free(h, t);
+    }
     pthread_mutex_unlock(&h->lock);
     store_close(h->store);
     pthread_mutex_destroy(&h->lock);
@@ -368,7 +382,7 @@ CK_RV hsm_admin_partition_delete(hsm_t *h, const CK_UTF8CHAR *so_pin, CK_ULONG l
             pos = 0;
         }
     hmap_del(&h->tokens, t->rec.id);
-    token_free(h, t);
+    token_bury(h, t);
     pthread_mutex_unlock(&h->lock);
 out:
     pthread_mutex_unlock(&h->wlock);

@@ -47,6 +47,7 @@ struct token {
     CK_ULONG nobjects_token;
     CK_ULONG nsessions, nrw;
     bool deleted;
+    struct token *grave_next;  /* deleted tokens, kept until hsm_close */
 };
 
 typedef struct session {
@@ -96,6 +97,9 @@ struct hsm {
     hmap_t sessions;           /* handle -> session_t */
     hmap_t objects;            /* handle -> object_t */
     hmap_t apps;               /* app id -> app_t */
+    /* Deleted tokens stay allocated: a thread in the middle of a PIN check
+       or a digest may still hold a pointer to one. */
+    token_t *graveyard;
     CK_ULONG next_session;
     CK_ULONG next_object;
 };

@@ -98,7 +98,14 @@ CK_RV pin_check(hsm_t *h, token_t *tok, CK_USER_TYPE user, const CK_UTF8CHAR *pi
         pthread_mutex_lock(&h->wlock);
         pthread_mutex_lock(&h->lock);
         store_token_t upd = tok->rec;
+        bool gone = tok->deleted;
         pthread_mutex_unlock(&h->lock);
+        if (gone) { /* deleted while the PIN was being checked */
+            pthread_mutex_unlock(&h->wlock);
+            secure_zero(&upd, sizeof upd);
+            rv = CKR_TOKEN_NOT_PRESENT;
+            goto out;
+        }
         if (so)
             upd.so_fail = now;
         else
