@@ -238,13 +238,14 @@ CK_RV hsm_init_token(hsm_t *h, app_id_t app, CK_SLOT_ID slot, const CK_UTF8CHAR 
     token_t *t = token_by_slot(h, slot);
     bool initialized = t && t->rec.initialized;
     bool busy = t && t->nsessions;
+    bool hsm_ready = h->initialized;
     pthread_mutex_unlock(&h->lock);
     if (!t)
         return CKR_SLOT_ID_INVALID;
     if (busy)
         return CKR_SESSION_EXISTS;
     /* A partition exists only once the HSM has an SO. */
-    if (slot != HSM_ADMIN_SLOT && !h->initialized)
+    if (slot != HSM_ADMIN_SLOT && !hsm_ready)
         return CKR_TOKEN_NOT_RECOGNIZED;
     rv = initialized ? pin_check(h, t, CKU_SO, pin, pin_len) : pin_len_ok(pin, pin_len);
     if (rv)

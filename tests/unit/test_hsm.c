@@ -3,6 +3,8 @@
  * digests, persistence and encryption at rest.
  */
 #include <dirent.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -540,6 +542,80 @@ static void test_admin(void **state)
     hsm_admin_info_free(&info);
 }
 
+/* Threads work on a partition while it is deleted and created again: every
+   call answers a Cryptoki code and nothing touches freed memory (run under
+   ASan in CI). */
+typedef struct stress {
+    fx_t *f;
+    app_id_t app;
+    atomic_int stop;
+} stress_t;
+
+static void *stress_worker(void *arg)
+{
+    stress_t *st = arg;
+    CK_BYTE buf[64];
+    CK_ULONG len;
+    while (!atomic_load(&st->stop)) {
+        CK_SESSION_HANDLE s;
+        CK_SLOT_ID slots[8];
+        CK_ULONG n = 8;
+        if (hsm_get_slot_list(st->f->h, slots, &n) || n < 2)
+            continue;
+        if (hsm_open_session(st->f->h, st->app, slots[n - 1], CKF_SERIAL_SESSION | CKF_RW_SESSION,
+                             &s))
+            continue;
+        (void)hsm_login(st->f->h, st->app, s, CKU_USER, L(USER));
+        CK_OBJECT_CLASS cls = CKO_DATA;
+        CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof cls }, { CKA_LABEL, "s", 1 } };
+        CK_OBJECT_HANDLE o = 0, found[4];
+        (void)hsm_create_object(st->f->h, st->app, s, t, 2, &o);
+        if (hsm_find_objects_init(st->f->h, st->app, s, t, 2) == CKR_OK) {
+            (void)hsm_find_objects(st->f->h, st->app, s, found, 4, &n);
+            (void)hsm_find_objects_final(st->f->h, st->app, s);
+        }
+        CK_MECHANISM m = { CKM_SHA256, NULL, 0 };
+        len = sizeof buf;
+        if (hsm_digest_init(st->f->h, st->app, s, &m) == CKR_OK)
+            (void)hsm_digest(st->f->h, st->app, s, buf, 32, buf, &len);
+        (void)hsm_destroy_object(st->f->h, st->app, s, o);
+        (void)hsm_close_session(st->f->h, st->app, s);
+    }
+    return NULL;
+}
+
+static void test_delete_under_load(void **state)
+{
+    fx_t *f = *state;
+    stress_t st[3];
+    pthread_t t[3];
+    for (int i = 0; i < 3; i++) {
+        st[i] = (stress_t){ f, (app_id_t)(5000 + i), 0 };
+        pthread_create(&t[i], NULL, stress_worker, &st[i]);
+    }
+    char name[16];
+    for (int round = 0; round < 15; round++) {
+        CK_SLOT_ID slot;
+        CK_UTF8CHAR lbl[32];
+        snprintf(name, sizeof name, "r%d", round);
+        assert_int_equal(hsm_admin_partition_create(f->h, L(SO_PIN), name, &slot), CKR_OK);
+        label32(lbl, name);
+        assert_int_equal(hsm_init_token(f->h, A, slot, L(P_SO), lbl), CKR_OK);
+        CK_SESSION_HANDLE s;
+        assert_int_equal(hsm_open_session(f->h, A, slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, &s),
+                         CKR_OK);
+        assert_int_equal(hsm_login(f->h, A, s, CKU_SO, L(P_SO)), CKR_OK);
+        assert_int_equal(hsm_init_pin(f->h, A, s, L(USER)), CKR_OK);
+        assert_int_equal(hsm_close_session(f->h, A, s), CKR_OK);
+        usleep(20000);
+        assert_int_equal(hsm_admin_partition_delete(f->h, L(SO_PIN), name), CKR_OK);
+    }
+    for (int i = 0; i < 3; i++) {
+        atomic_store(&st[i].stop, 1);
+        pthread_join(t[i], NULL);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -553,6 +629,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_digest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persistence_and_secrecy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_admin, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delete_under_load, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
