@@ -2,7 +2,7 @@
 # Build softfm and run every test: unit tests, integration tests against a
 # real softfmd (with OpenSC's pkcs11-tool and GnuTLS's p11tool), then the same
 # suite under AddressSanitizer/UBSan, then a short fuzzing run of the wire
-# decoder.
+# decoder. ThreadSanitizer watches the core and the daemon under load.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -17,6 +17,13 @@ echo "== build with ASan/UBSan and test"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSOFTFM_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$jobs"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j1 -LE no-asan)
+
+echo "== ThreadSanitizer: the core's unit tests, and softfmd under the concurrency test"
+cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DSOFTFM_TSAN=ON >/dev/null
+cmake --build build-tsan -j"$jobs" --target test_hsm softfmd
+TSAN_OPTIONS=halt_on_error=1 ./build-tsan/tests/unit/test_hsm
+SOFTFMD=build-tsan/src/server/softfmd SOFTFM_MODULE=build/src/pkcs11/libsoftfm-pkcs11.so \
+  ./build/tests/integration/test_concurrency
 
 echo "== fuzz the request decoder briefly"
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DSOFTFM_FUZZ=ON -DSOFTFM_TESTS=OFF >/dev/null
