@@ -148,6 +148,35 @@ static int load_master(store_t *s)
     return 0;
 }
 
+/* The schema's version lives in SQLite's user_version. A store written by a
+   newer softfm is refused rather than misread; older ones are migrated here
+   as the schema grows. */
+#define SCHEMA_VERSION 1
+
+static int check_version(sqlite3 *db, const char *path)
+{
+    sqlite3_stmt *st = NULL;
+    int version = -1;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (version < 0)
+        return -1;
+    if (version > SCHEMA_VERSION) {
+        log_err("%s has schema version %d; this softfm knows up to %d", path, version,
+                SCHEMA_VERSION);
+        return -1;
+    }
+    if (version < SCHEMA_VERSION) {
+        char sql[64];
+        snprintf(sql, sizeof sql, "PRAGMA user_version = %d", SCHEMA_VERSION);
+        if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+            return -1;
+    }
+    return 0;
+}
+
 int store_open(const char *dir, store_t **out)
 {
     int rc = -1;
@@ -178,6 +207,8 @@ int store_open(const char *dir, store_t **out)
         sqlite3_free(err);
         goto out;
     }
+    if (check_version(s->db, path))
+        goto out;
     for (int i = 0; i < ST_COUNT; i++) {
         if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
                                &s->st[i], NULL) != SQLITE_OK) {
