@@ -123,5 +123,17 @@ expect "zeroize" 0 "^HSM zeroized$" -- "$SOFTFM_BIN" hsm zeroize --force
 expect "zeroized HSM is empty" 0 "not initialised" -- "$SOFTFM_BIN" hsm show
 grep -q "pay" "$work/out" && bad "partition survived zeroize" || ok "partitions gone after zeroize"
 
+# --- PINs typed at a terminal: not echoed, confirmed when new
+TTY="$(dirname "$0")/tty_dialog.py"
+expect "init with a mistyped confirmation" 1 "the PINs differ" -- env -u SOFTFM_SO_PIN \
+  "$TTY" "HSM SO PIN: " tty-pin-one "HSM SO PIN again: " tty-pin-two -- "$SOFTFM_BIN" hsm init --label t
+expect "init at a terminal" 0 "HSM initialised" -- env -u SOFTFM_SO_PIN \
+  "$TTY" "HSM SO PIN: " tty-pin-one "HSM SO PIN again: " tty-pin-one -- "$SOFTFM_BIN" hsm init --label t
+grep -q tty-pin-one "$work/out" && bad "the PIN was echoed" || ok "the PIN is not echoed"
+expect "SO PIN from the terminal" 0 "partition viatty created" -- env -u SOFTFM_SO_PIN \
+  "$TTY" "HSM SO PIN: " tty-pin-one -- "$SOFTFM_BIN" partition create --name viatty
+expect "zeroize confirmed at a terminal" 0 "HSM zeroized" -- env -u SOFTFM_SO_PIN \
+  "$TTY" "to go on: " yes "HSM SO PIN: " tty-pin-one -- "$SOFTFM_BIN" hsm zeroize
+
 echo "third-party: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
