@@ -510,6 +510,24 @@ static void test_persistence_and_secrecy(void **state)
     CK_ATTRIBUTE klen = { CKA_VALUE_LEN, &vlen, sizeof vlen };
     assert_int_equal(hsm_get_attribute_value(f->h, A, s, ko, &klen, 1), CKR_OK);
     assert_int_equal(vlen, 17);
+    hsm_close(f->h);
+    f->h = NULL;
+
+    /* Without its master key the store does not open. */
+    char key_file[128], moved[140], cmd[512];
+    snprintf(key_file, sizeof key_file, "%s/master.key", f->dir);
+    snprintf(moved, sizeof moved, "%s.away", key_file);
+    assert_int_equal(rename(key_file, moved), 0);
+    assert_int_not_equal(hsm_open(f->dir, &f->h), 0);
+    assert_int_equal(rename(moved, key_file), 0);
+    /* A blob changed on disk is detected, not loaded. */
+    snprintf(cmd, sizeof cmd,
+             "sqlite3 %s/softfm.db \"UPDATE objects SET blob = substr(blob, 1, 20) || "
+             "CASE WHEN substr(blob, 21, 1) = X'00' THEN X'01' ELSE X'00' END || "
+             "substr(blob, 22) WHERE handle = %lu\"",
+             f->dir, (unsigned long)dobj);
+    assert_int_equal(system(cmd), 0);
+    assert_int_not_equal(hsm_open(f->dir, &f->h), 0);
 }
 
 static void test_admin(void **state)
