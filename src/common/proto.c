@@ -162,3 +162,24 @@ void proto_free_template(CK_ATTRIBUTE *t, CK_ULONG n)
             secure_zero(t[i].pValue, t[i].ulValueLen);
     free(t);
 }
+
+CK_RV proto_put_mechanism(wbuf_t *b, const CK_MECHANISM *m)
+{
+    if (!m || (m->ulParameterLen && !m->pParameter) || m->ulParameterLen > 65536)
+        return CKR_ARGUMENTS_BAD;
+    wb_u64(b, m->mechanism);
+    wb_u8(b, m->pParameter != NULL);
+    wb_bytes(b, m->pParameter, m->ulParameterLen);
+    return CKR_OK;
+}
+
+bool proto_get_mechanism(rbuf_t *r, CK_MECHANISM *m)
+{
+    size_t len;
+    m->mechanism = (CK_MECHANISM_TYPE)rb_u64(r);
+    uint8_t has = rb_u8(r);
+    const uint8_t *p = rb_bytes(r, &len);
+    m->pParameter = has ? (void *)p : NULL;
+    m->ulParameterLen = (CK_ULONG)len;
+    return !r->err && (has || len == 0);
+}

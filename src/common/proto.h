@@ -53,6 +53,8 @@ enum proto_op {
     OP_DIGEST_FINAL,
     OP_SEED_RANDOM,
     OP_GENERATE_RANDOM,
+    /* Keys */
+    OP_GENERATE_KEY = 90,
     /* Administration (HSM SO PIN in each request that changes things) */
     OP_ADMIN_SHOW = 100,
     OP_ADMIN_ZEROIZE,
@@ -92,6 +94,13 @@ CK_RV proto_put_template(wbuf_t *b, const CK_ATTRIBUTE *t, CK_ULONG n);
  */
 CK_RV proto_get_template(rbuf_t *r, CK_ATTRIBUTE **out, CK_ULONG *n);
 void proto_free_template(CK_ATTRIBUTE *t, CK_ULONG n);
+
+/* A mechanism on the wire: u64 type, u8 has-parameter, bytes parameter.
+   Parameters are passed as opaque bytes for now; mechanisms whose parameters
+   hold CK_ULONGs or pointers get their own encodings. */
+CK_RV proto_put_mechanism(wbuf_t *b, const CK_MECHANISM *m);
+/* The decoded parameter points into the request buffer. */
+bool proto_get_mechanism(rbuf_t *r, CK_MECHANISM *m);
 
 /* Native <-> wire length of a value of the given type. */
 uint64_t proto_wire_len(CK_ATTRIBUTE_TYPE type, CK_ULONG native_len);

@@ -345,20 +345,27 @@ static CK_RV secret_len_ok(CK_KEY_TYPE kt, CK_ULONG len)
 }
 
 /* Values the token sets itself on an object made by C_CreateObject. */
-static CK_RV derived_value(CK_ATTRIBUTE_TYPE type, const object_t *o, CK_ULONG *v, bool *is_ulong,
-                           CK_BBOOL *b)
+static CK_RV derived_value(CK_ATTRIBUTE_TYPE type, const object_t *o, const attr_origin_t *gen,
+                           CK_ULONG *v, bool *is_ulong, CK_BBOOL *b)
 {
     *is_ulong = true;
     switch (type) {
     case CKA_LOCAL:
     case CKA_ALWAYS_SENSITIVE:
     case CKA_NEVER_EXTRACTABLE:
-        /* The value came from outside the token: it was never protected. */
+        /* A value that came from outside the token was never protected; one
+           made here has been as protected as its flags say since birth. */
         *is_ulong = false;
         *b = CK_FALSE;
+        if (gen && type == CKA_LOCAL)
+            *b = CK_TRUE;
+        else if (gen && type == CKA_ALWAYS_SENSITIVE)
+            *b = obj_bool(o, CKA_SENSITIVE, false) ? CK_TRUE : CK_FALSE;
+        else if (gen && type == CKA_NEVER_EXTRACTABLE)
+            *b = obj_bool(o, CKA_EXTRACTABLE, true) ? CK_FALSE : CK_TRUE;
         return CKR_OK;
     case CKA_KEY_GEN_MECHANISM:
-        *v = CK_UNAVAILABLE_INFORMATION;
+        *v = gen ? gen->mech : CK_UNAVAILABLE_INFORMATION;
         return CKR_OK;
     case CKA_MODULUS_BITS: {
         const attr_t *m = obj_attr(o, CKA_MODULUS);
@@ -375,7 +382,36 @@ static CK_RV derived_value(CK_ATTRIBUTE_TYPE type, const object_t *o, CK_ULONG *
     }
 }
 
-CK_RV attrs_build(const CK_ATTRIBUTE *t, CK_ULONG n, CK_USER_TYPE who, object_t *o)
+/* CKA_CHECK_VALUE of a secret key: computed when absent, verified when given
+   (v2.40: the first three bytes of the zero block encrypted with the key). */
+static CK_RV check_value(object_t *o, CK_KEY_TYPE kt)
+{
+    attr_t *cv = obj_attr(o, CKA_CHECK_VALUE);
+    const attr_t *val = obj_attr(o, CKA_VALUE);
+    uint8_t kcv[3];
+    if (!cv || !val)
+        return CKR_GENERAL_ERROR;
+    int r = key_check_value(kt, val->val, val->len, kcv);
+    if (r < 0)
+        return CKR_GENERAL_ERROR;
+    if (r > 0) /* no check value is defined for this key type */
+        return cv->len == 0 ? CKR_OK : CKR_ATTRIBUTE_VALUE_INVALID;
+    if (cv->len == 0) {
+        uint8_t *p = malloc(sizeof kcv);
+        if (!p)
+            return CKR_HOST_MEMORY;
+        memcpy(p, kcv, sizeof kcv);
+        free(cv->val);
+        cv->val = p;
+        cv->len = sizeof kcv;
+        return CKR_OK;
+    }
+    return cv->len == sizeof kcv && !memcmp(cv->val, kcv, sizeof kcv) ? CKR_OK
+                                                                      : CKR_ATTRIBUTE_VALUE_INVALID;
+}
+
+CK_RV attrs_build(const CK_ATTRIBUTE *t, CK_ULONG n, CK_USER_TYPE who, const attr_origin_t *gen,
+                  object_t *o)
 {
     CK_RV rv;
     CK_ULONG cls, kt = CK_UNAVAILABLE_INFORMATION, ct = CK_UNAVAILABLE_INFORMATION;
@@ -467,13 +503,15 @@ CK_RV attrs_build(const CK_ATTRIBUTE *t, CK_ULONG n, CK_USER_TYPE who, object_t 
         CK_ULONG v;
         CK_BBOOL b;
         bool is_ulong;
-        if ((rv = derived_value(a->type, o, &v, &is_ulong, &b)))
+        if ((rv = derived_value(a->type, o, gen, &v, &is_ulong, &b)))
             goto fail;
         rv = is_ulong ? set_value(a, a->type, &v, sizeof v) : set_value(a, a->type, &b, 1);
         if (rv)
             goto fail;
     }
     if (cls == CKO_SECRET_KEY && (rv = secret_len_ok(kt, obj_attr(o, CKA_VALUE)->len)))
+        goto fail;
+    if (cls == CKO_SECRET_KEY && (rv = check_value(o, kt)))
         goto fail;
     if (cls == CKO_PUBLIC_KEY && kt == CKK_RSA && !obj_attr(o, CKA_MODULUS)->len)
         rv = CKR_ATTRIBUTE_VALUE_INVALID;

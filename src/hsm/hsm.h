@@ -80,6 +80,10 @@ CK_RV hsm_find_objects(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, CK_OBJECT_HA
                        CK_ULONG max, CK_ULONG *count);
 CK_RV hsm_find_objects_final(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s);
 
+/* Key generation. */
+CK_RV hsm_generate_key(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, const CK_MECHANISM *m,
+                       const CK_ATTRIBUTE *t, CK_ULONG n, CK_OBJECT_HANDLE *out);
+
 /* Digests and random. A NULL out asks for the length (operation stays). */
 CK_RV hsm_digest_init(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, const CK_MECHANISM *m);
 CK_RV hsm_digest(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, const CK_BYTE *data,

@@ -141,8 +141,15 @@ void session_drop_objects_locked(hsm_t *h, session_t *s);
 attr_t *obj_attr(const object_t *o, CK_ATTRIBUTE_TYPE type);
 bool obj_bool(const object_t *o, CK_ATTRIBUTE_TYPE type, bool dflt);
 CK_ULONG obj_ulong(const object_t *o, CK_ATTRIBUTE_TYPE type, CK_ULONG dflt);
-/* Build a new object's attributes from a C_CreateObject template. */
-CK_RV attrs_build(const CK_ATTRIBUTE *t, CK_ULONG n, CK_USER_TYPE who, object_t *o);
+/* Where a new object comes from: NULL for C_CreateObject (from outside),
+   else made in the token by the mechanism named. */
+typedef struct attr_origin {
+    CK_MECHANISM_TYPE mech;
+} attr_origin_t;
+
+/* Build a new object's attributes from a template. */
+CK_RV attrs_build(const CK_ATTRIBUTE *t, CK_ULONG n, CK_USER_TYPE who, const attr_origin_t *gen,
+                  object_t *o);
 /* Check a template for C_SetAttributeValue (copy: for C_CopyObject). */
 CK_RV attrs_check_change(const object_t *o, const CK_ATTRIBUTE *t, CK_ULONG n, CK_USER_TYPE who,
                          bool copy);
@@ -154,7 +161,22 @@ bool attr_is_bool(const object_t *o, CK_ATTRIBUTE_TYPE type);
 CK_RV attrs_clone(const object_t *src, object_t *dst);
 void attrs_free(object_t *o);
 
-/* slot.c */
-void mech_list(const CK_MECHANISM_TYPE **list, size_t *n);
+/* keygen.c */
+/* The 3-byte check value of a secret key: 0, or 1 when the key type has
+   none, or -1 on failure. */
+int key_check_value(CK_KEY_TYPE kt, const uint8_t *key, size_t len, uint8_t out[3]);
+/* Insert a new object made for session s (wlock held for token objects). */
+CK_RV object_insert(hsm_t *h, session_t *s, object_t *o, CK_USER_TYPE who, CK_OBJECT_HANDLE *out);
+
+/* mech.c */
+typedef struct mech_info {
+    CK_MECHANISM_TYPE type;
+    CK_ULONG min_key, max_key;
+    CK_FLAGS flags;            /* CKF_HW is added for every mechanism */
+} mech_info_t;
+
+size_t mech_count(void);
+const mech_info_t *mech_at(size_t i);
+const mech_info_t *mech_find(CK_MECHANISM_TYPE type);
 
 #endif

@@ -170,8 +170,7 @@ static CK_RV enter(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, session_t *
     return rv;
 }
 
-/* Insert a new object made for session s (wlock held for token objects). */
-static CK_RV insert(hsm_t *h, session_t *s, object_t *o, CK_USER_TYPE who, CK_OBJECT_HANDLE *out)
+CK_RV object_insert(hsm_t *h, session_t *s, object_t *o, CK_USER_TYPE who, CK_OBJECT_HANDLE *out)
 {
     if (o->priv && who != CKU_USER)
         return CKR_USER_NOT_LOGGED_IN;
@@ -222,12 +221,12 @@ CK_RV hsm_create_object(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, const 
         rv = CKR_HOST_MEMORY;
         goto out;
     }
-    if ((rv = attrs_build(t, n, who, o)))
+    if ((rv = attrs_build(t, n, who, NULL, o)))
         goto out;
     bool tok_obj = o->on_token;
     if (tok_obj)
         pthread_mutex_lock(&h->wlock);
-    rv = insert(h, s, o, who, out);
+    rv = object_insert(h, s, o, who, out);
     if (tok_obj)
         pthread_mutex_unlock(&h->wlock);
     if (rv == CKR_OK)
@@ -270,7 +269,7 @@ CK_RV hsm_copy_object(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, CK_OBJEC
         bool tok_obj = o->on_token;
         if (tok_obj)
             pthread_mutex_lock(&h->wlock);
-        rv = insert(h, s, o, who, out);
+        rv = object_insert(h, s, o, who, out);
         if (tok_obj)
             pthread_mutex_unlock(&h->wlock);
         if (rv == CKR_OK)

@@ -10,16 +10,6 @@
 
 #include "internal.h"
 
-static const CK_MECHANISM_TYPE mechs[] = {
-    CKM_SHA_1, CKM_SHA224, CKM_SHA256, CKM_SHA384, CKM_SHA512,
-};
-
-void mech_list(const CK_MECHANISM_TYPE **list, size_t *n)
-{
-    *list = mechs;
-    *n = sizeof mechs / sizeof mechs[0];
-}
-
 static int cmp_slot(const void *a, const void *b)
 {
     CK_SLOT_ID x = *(const CK_SLOT_ID *)a, y = *(const CK_SLOT_ID *)b;
@@ -154,15 +144,14 @@ CK_RV hsm_get_mechanism_list(hsm_t *h, CK_SLOT_ID slot, CK_MECHANISM_TYPE *list,
     pthread_mutex_unlock(&h->lock);
     if (!ok)
         return CKR_SLOT_ID_INVALID;
-    const CK_MECHANISM_TYPE *m;
-    size_t n;
-    mech_list(&m, &n);
+    size_t n = mech_count();
     CK_RV rv = CKR_OK;
     if (list) {
         if (*count < n)
             rv = CKR_BUFFER_TOO_SMALL;
         else
-            memcpy(list, m, n * sizeof *m);
+            for (size_t i = 0; i < n; i++)
+                list[i] = mech_at(i)->type;
     }
     *count = n;
     return rv;
@@ -178,18 +167,13 @@ CK_RV hsm_get_mechanism_info(hsm_t *h, CK_SLOT_ID slot, CK_MECHANISM_TYPE type,
     pthread_mutex_unlock(&h->lock);
     if (!ok)
         return CKR_SLOT_ID_INVALID;
-    const CK_MECHANISM_TYPE *m;
-    size_t n;
-    mech_list(&m, &n);
-    for (size_t i = 0; i < n; i++) {
-        if (m[i] == type) {
-            info->ulMinKeySize = 0;
-            info->ulMaxKeySize = 0;
-            info->flags = CKF_DIGEST | CKF_HW;
-            return CKR_OK;
-        }
-    }
-    return CKR_MECHANISM_INVALID;
+    const mech_info_t *m = mech_find(type);
+    if (!m)
+        return CKR_MECHANISM_INVALID;
+    info->ulMinKeySize = m->min_key;
+    info->ulMaxKeySize = m->max_key;
+    info->flags = m->flags | CKF_HW;
+    return CKR_OK;
 }
 
 /* Persist a changed token record, then adopt it (h->wlock held). */

@@ -12,16 +12,9 @@ CK_RV C_DigestInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism)
     CK_RV rv = p11_begin(&c, OP_DIGEST_INIT);
     if (rv)
         return rv;
-    if (!pMechanism || (pMechanism->ulParameterLen && !pMechanism->pParameter) ||
-        pMechanism->ulParameterLen > 4096) {
-        rv = CKR_ARGUMENTS_BAD;
-    } else {
-        wb_u64(c.w, hSession);
-        wb_u64(c.w, pMechanism->mechanism);
-        wb_u8(c.w, pMechanism->pParameter != NULL);
-        wb_bytes(c.w, pMechanism->pParameter, pMechanism->ulParameterLen);
+    wb_u64(c.w, hSession);
+    if ((rv = proto_put_mechanism(c.w, pMechanism)) == CKR_OK)
         rv = p11_send(&c);
-    }
     p11_end(&c);
     return rv;
 }

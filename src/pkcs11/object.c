@@ -178,3 +178,24 @@ CK_RV C_FindObjectsFinal(CK_SESSION_HANDLE hSession)
 {
     return p11_simple(OP_FIND_OBJECTS_FINAL, 1, hSession);
 }
+
+CK_RV C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+                    CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phKey)
+{
+    call_t c;
+    CK_RV rv = p11_begin(&c, OP_GENERATE_KEY);
+    if (rv)
+        return rv;
+    wb_u64(c.w, hSession);
+    if (!phKey || (ulCount && !pTemplate))
+        rv = CKR_ARGUMENTS_BAD;
+    else if ((rv = proto_put_mechanism(c.w, pMechanism)) == CKR_OK &&
+             (rv = proto_put_template(c.w, pTemplate, ulCount)) == CKR_OK &&
+             (rv = p11_send(&c)) == CKR_OK) {
+        *phKey = (CK_OBJECT_HANDLE)rb_u64(&c.r);
+        if (c.r.err)
+            rv = CKR_DEVICE_ERROR;
+    }
+    p11_end(&c);
+    return rv;
+}

@@ -405,17 +405,30 @@ static CK_RV op_find_final(req_t *q)
 
 static CK_RV op_digest_init(req_t *q)
 {
-    size_t plen;
     CK_SESSION_HANDLE s = U64(q);
     CK_MECHANISM m;
-    m.mechanism = U64(q);
-    uint8_t has_param = rb_u8(q->r);
-    const uint8_t *p = rb_bytes(q->r, &plen);
-    m.pParameter = has_param ? (void *)p : NULL;
-    m.ulParameterLen = plen;
-    if (!rb_done(q->r))
+    if (!proto_get_mechanism(q->r, &m) || !rb_done(q->r))
         return CKR_ARGUMENTS_BAD;
     return hsm_digest_init(q->h, q->app, s, &m);
+}
+
+static CK_RV op_generate_key(req_t *q)
+{
+    CK_SESSION_HANDLE s = U64(q);
+    CK_MECHANISM m;
+    CK_ATTRIBUTE *t;
+    CK_ULONG n;
+    if (!proto_get_mechanism(q->r, &m))
+        return CKR_ARGUMENTS_BAD;
+    CK_RV rv = proto_get_template(q->r, &t, &n);
+    if (rv)
+        return rv;
+    CK_OBJECT_HANDLE o = 0;
+    if (rb_done(q->r))
+        rv = hsm_generate_key(q->h, q->app, s, &m, t, n, &o);
+    proto_free_template(t, n);
+    wb_u64(q->w, o);
+    return rv;
 }
 
 /* Output of a digest: has_out, capacity; reply length, then bytes. */
@@ -599,6 +612,7 @@ static const struct {
     { OP_DIGEST_UPDATE, op_digest_update },
     { OP_DIGEST_FINAL, op_digest_final },
     { OP_SEED_RANDOM, op_seed_random },
+    { OP_GENERATE_KEY, op_generate_key },
     { OP_GENERATE_RANDOM, op_generate_random },
     { OP_ADMIN_SHOW, op_admin_show },
     { OP_ADMIN_ZEROIZE, op_admin_zeroize },

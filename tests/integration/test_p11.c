@@ -4,6 +4,7 @@
  * comes back, and garbage on the wire.
  */
 #include <setjmp.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -108,13 +109,18 @@ static void test_slots_and_tokens(void **state)
     assert_true(ti.ulTotalPublicMemory == CK_UNAVAILABLE_INFORMATION);
     assert_int_equal(ti.ulMinPinLen, 4);
     assert_true(ti.utcTime[0] == '2' && ti.utcTime[14] == '0');
-    CK_MECHANISM_TYPE mechs[16];
-    n = 16;
-    assert_int_equal(p->C_GetMechanismList(slot, mechs, &n), CKR_OK);
-    assert_int_equal(n, 5);
+    CK_MECHANISM_TYPE mechs[64];
+    CK_ULONG all = 64;
+    assert_int_equal(p->C_GetMechanismList(slot, mechs, &all), CKR_OK);
+    bool has_sha256 = false, has_aes_gen = false;
+    for (CK_ULONG i = 0; i < all; i++) {
+        has_sha256 |= mechs[i] == CKM_SHA256;
+        has_aes_gen |= mechs[i] == CKM_AES_KEY_GEN;
+    }
+    assert_true(has_sha256 && has_aes_gen);
     n = 2;
     assert_int_equal(p->C_GetMechanismList(slot, mechs, &n), CKR_BUFFER_TOO_SMALL);
-    assert_int_equal(n, 5);
+    assert_int_equal(n, all);
     CK_MECHANISM_INFO mi;
     assert_int_equal(p->C_GetMechanismInfo(slot, CKM_SHA512, &mi), CKR_OK);
     assert_true(mi.flags & CKF_DIGEST);

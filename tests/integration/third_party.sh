@@ -97,6 +97,10 @@ expect "locked flag shown" 0 "user PIN locked" -- "$SOFTFM_BIN" slot list
 expect "SO unlocks with init-pin" 0 "User PIN successfully initialized" -- $T --slot 1 --init-pin --so-pin 87654321 --pin 2468
 expect "new user pin works" 0 "" -- $T --slot 1 --login --pin 2468 -O
 expect "mechanism list" 0 "SHA256, hw, digest" -- $T --slot 1 -M
+expect "mechanism list: key generation" 0 "AES-KEY-GEN, keySize=\\{16,32\\}, hw, generate" -- $T --slot 1 -M
+expect "keygen AES-256" 0 "Key generated" -- $T --slot 1 --login --pin 2468 --keygen --key-type AES:32 --label aes1 --id 0a
+expect "AES key listed" 0 "Secret Key Object; AES length 32" -- $T --slot 1 --login --pin 2468 -O --type secrkey
+expect "keygen DES3" 0 "Key generated" -- $T --slot 1 --login --pin 2468 --keygen --key-type DES3:24 --label des1
 
 # --- GnuTLS p11tool
 P11URL="pkcs11:token=paytok"

@@ -386,6 +386,109 @@ static void test_key_objects(void **state)
     assert_int_equal(hsm_create_object(f->h, A, adm, sopriv, 5, &o), CKR_USER_NOT_LOGGED_IN);
 }
 
+static void test_generate_secret_keys(void **state)
+{
+    fx_t *f = *state;
+    CK_SESSION_HANDLE s = open_rw(f, A);
+    assert_int_equal(hsm_login(f->h, A, s, CKU_USER, L(USER)), CKR_OK);
+    CK_MECHANISM aes = { CKM_AES_KEY_GEN, NULL, 0 }, des3 = { CKM_DES3_KEY_GEN, NULL, 0 };
+    CK_MECHANISM gen = { CKM_GENERIC_SECRET_KEY_GEN, NULL, 0 };
+    CK_ULONG len32 = 32, len15 = 15, len20 = 20;
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    CK_OBJECT_HANDLE k;
+    CK_ATTRIBUTE t[] = { { CKA_VALUE_LEN, &len32, sizeof len32 }, { CKA_TOKEN, &yes, 1 },
+                         { CKA_LABEL, "gen", 3 } };
+    assert_int_equal(hsm_generate_key(f->h, A, s, &aes, t, 3, &k), CKR_OK);
+    CK_ULONG vlen = 0, kgm = 0, cls = 0;
+    CK_BBOOL local = 0, asens = 0, nextr = 0, sens = 0;
+    CK_BYTE kcv[3], val[32];
+    CK_ATTRIBUTE get[] = { { CKA_VALUE_LEN, &vlen, sizeof vlen }, { CKA_LOCAL, &local, 1 },
+                           { CKA_KEY_GEN_MECHANISM, &kgm, sizeof kgm },
+                           { CKA_ALWAYS_SENSITIVE, &asens, 1 }, { CKA_NEVER_EXTRACTABLE, &nextr, 1 },
+                           { CKA_SENSITIVE, &sens, 1 }, { CKA_CHECK_VALUE, kcv, sizeof kcv },
+                           { CKA_CLASS, &cls, sizeof cls } };
+    assert_int_equal(hsm_get_attribute_value(f->h, A, s, k, get, 8), CKR_OK);
+    assert_int_equal(vlen, 32);
+    assert_int_equal(local, CK_TRUE);
+    assert_int_equal(kgm, CKM_AES_KEY_GEN);
+    assert_int_equal(asens, CK_TRUE);
+    assert_int_equal(nextr, CK_TRUE);
+    assert_int_equal(get[6].ulValueLen, 3);
+    assert_int_equal(cls, CKO_SECRET_KEY);
+    CK_ATTRIBUTE v = { CKA_VALUE, val, sizeof val };
+    assert_int_equal(hsm_get_attribute_value(f->h, A, s, k, &v, 1), CKR_ATTRIBUTE_SENSITIVE);
+    /* Not sensitive, extractable: the value can be read; the flags say so. */
+    CK_ATTRIBUTE open_t[] = { { CKA_VALUE_LEN, &len32, sizeof len32 }, { CKA_SENSITIVE, &no, 1 },
+                              { CKA_EXTRACTABLE, &yes, 1 } };
+    assert_int_equal(hsm_generate_key(f->h, A, s, &aes, open_t, 3, &k), CKR_OK);
+    assert_int_equal(hsm_get_attribute_value(f->h, A, s, k, get, 8), CKR_OK);
+    assert_int_equal(asens, CK_FALSE);
+    assert_int_equal(nextr, CK_FALSE);
+    v.ulValueLen = sizeof val;
+    assert_int_equal(hsm_get_attribute_value(f->h, A, s, k, &v, 1), CKR_OK);
+    assert_int_equal(v.ulValueLen, 32);
+    /* Bad templates and mechanisms. */
+    CK_ATTRIBUTE bad_len[] = { { CKA_VALUE_LEN, &len15, sizeof len15 } };
+    assert_int_equal(hsm_generate_key(f->h, A, s, &aes, bad_len, 1, &k), CKR_ATTRIBUTE_VALUE_INVALID);
+    assert_int_equal(hsm_generate_key(f->h, A, s, &aes, NULL, 0, &k), CKR_TEMPLATE_INCOMPLETE);
+    CK_ATTRIBUTE with_value[] = { { CKA_VALUE_LEN, &len32, sizeof len32 }, { CKA_VALUE, val, 32 } };
+    assert_int_equal(hsm_generate_key(f->h, A, s, &aes, with_value, 2, &k), CKR_ATTRIBUTE_READ_ONLY);
+    CK_KEY_TYPE des_kt = CKK_DES3;
+    CK_ATTRIBUTE clash[] = { { CKA_VALUE_LEN, &len32, sizeof len32 },
+                             { CKA_KEY_TYPE, &des_kt, sizeof des_kt } };
+    assert_int_equal(hsm_generate_key(f->h, A, s, &aes, clash, 2, &k), CKR_TEMPLATE_INCONSISTENT);
+    CK_ATTRIBUTE local_t[] = { { CKA_VALUE_LEN, &len32, sizeof len32 }, { CKA_LOCAL, &yes, 1 } };
+    assert_int_equal(hsm_generate_key(f->h, A, s, &aes, local_t, 2, &k), CKR_ATTRIBUTE_READ_ONLY);
+    CK_MECHANISM sha = { CKM_SHA256, NULL, 0 }, withp = { CKM_AES_KEY_GEN, val, 4 };
+    assert_int_equal(hsm_generate_key(f->h, A, s, &sha, t, 1, &k), CKR_MECHANISM_INVALID);
+    assert_int_equal(hsm_generate_key(f->h, A, s, &withp, t, 1, &k), CKR_MECHANISM_PARAM_INVALID);
+    assert_int_equal(hsm_generate_key(f->h, B, s, &aes, t, 1, &k), CKR_SESSION_HANDLE_INVALID);
+    /* DES3 keys have odd parity; generic secrets take any length. */
+    CK_ATTRIBUTE des_t[] = { { CKA_SENSITIVE, &no, 1 }, { CKA_EXTRACTABLE, &yes, 1 } };
+    assert_int_equal(hsm_generate_key(f->h, A, s, &des3, des_t, 2, &k), CKR_OK);
+    v.ulValueLen = sizeof val;
+    assert_int_equal(hsm_get_attribute_value(f->h, A, s, k, &v, 1), CKR_OK);
+    assert_int_equal(v.ulValueLen, 24);
+    for (int i = 0; i < 24; i++)
+        assert_int_equal(__builtin_popcount(val[i]) & 1, 1);
+    CK_ATTRIBUTE gen_t[] = { { CKA_VALUE_LEN, &len20, sizeof len20 } };
+    assert_int_equal(hsm_generate_key(f->h, A, s, &gen, gen_t, 1, &k), CKR_OK);
+    /* A private key needs a logged-in Crypto Officer. */
+    assert_int_equal(hsm_logout(f->h, A, s), CKR_OK);
+    assert_int_equal(hsm_generate_key(f->h, A, s, &aes, t, 1, &k), CKR_USER_NOT_LOGGED_IN);
+}
+
+static void test_check_values(void **state)
+{
+    fx_t *f = *state;
+    CK_SESSION_HANDLE s = open_rw(f, A);
+    assert_int_equal(hsm_login(f->h, A, s, CKU_USER, L(USER)), CKR_OK);
+    CK_OBJECT_CLASS sk = CKO_SECRET_KEY;
+    CK_KEY_TYPE aes = CKK_AES, gen = CKK_GENERIC_SECRET;
+    CK_BYTE zero[16] = { 0 };
+    CK_OBJECT_HANDLE k;
+    CK_BYTE kcv[3];
+    CK_ATTRIBUTE get = { CKA_CHECK_VALUE, kcv, sizeof kcv };
+    /* AES-128 with the zero key encrypts the zero block to 66e94bd4... */
+    CK_ATTRIBUTE a[] = { { CKA_CLASS, &sk, sizeof sk }, { CKA_KEY_TYPE, &aes, sizeof aes },
+                         { CKA_VALUE, zero, 16 }, { CKA_CHECK_VALUE, NULL, 0 } };
+    assert_int_equal(hsm_create_object(f->h, A, s, a, 3, &k), CKR_OK);
+    assert_int_equal(hsm_get_attribute_value(f->h, A, s, k, &get, 1), CKR_OK);
+    assert_memory_equal(kcv, "\x66\xe9\x4b", 3);
+    a[3].pValue = (void *)"\x66\xe9\x4b";
+    a[3].ulValueLen = 3;
+    assert_int_equal(hsm_create_object(f->h, A, s, a, 4, &k), CKR_OK);
+    a[3].pValue = (void *)"\x66\xe9\x4c";
+    assert_int_equal(hsm_create_object(f->h, A, s, a, 4, &k), CKR_ATTRIBUTE_VALUE_INVALID);
+    /* A generic secret's is the start of SHA-1 of its value. */
+    CK_ATTRIBUTE g[] = { { CKA_CLASS, &sk, sizeof sk }, { CKA_KEY_TYPE, &gen, sizeof gen },
+                         { CKA_VALUE, "abc", 3 } };
+    assert_int_equal(hsm_create_object(f->h, A, s, g, 3, &k), CKR_OK);
+    get.ulValueLen = sizeof kcv;
+    assert_int_equal(hsm_get_attribute_value(f->h, A, s, k, &get, 1), CKR_OK);
+    assert_memory_equal(kcv, "\xa9\x99\x3e", 3);
+}
+
 static void test_private_visibility_and_find(void **state)
 {
     fx_t *f = *state;
@@ -643,6 +746,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pin_lockout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_object_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_objects, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_generate_secret_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_check_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_private_visibility_and_find, setup, teardown),
         cmocka_unit_test_setup_teardown(test_digest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persistence_and_secrecy, setup, teardown),

@@ -1,0 +1,37 @@
+/*
+ * The mechanisms softfm offers, with what C_GetMechanismInfo says of each.
+ * A mechanism is listed here only once every path it names works.
+ */
+#include "internal.h"
+
+static const mech_info_t mechs[] = {
+    { CKM_SHA_1, 0, 0, CKF_DIGEST },
+    { CKM_SHA224, 0, 0, CKF_DIGEST },
+    { CKM_SHA256, 0, 0, CKF_DIGEST },
+    { CKM_SHA384, 0, 0, CKF_DIGEST },
+    { CKM_SHA512, 0, 0, CKF_DIGEST },
+    /* Key sizes in bytes for secret keys, as v2.40 counts them. */
+    { CKM_AES_KEY_GEN, 16, 32, CKF_GENERATE },
+    { CKM_DES3_KEY_GEN, 24, 24, CKF_GENERATE },
+    { CKM_GENERIC_SECRET_KEY_GEN, 1, 512, CKF_GENERATE },
+};
+
+#define NMECHS (sizeof mechs / sizeof mechs[0])
+
+size_t mech_count(void)
+{
+    return NMECHS;
+}
+
+const mech_info_t *mech_at(size_t i)
+{
+    return i < NMECHS ? &mechs[i] : NULL;
+}
+
+const mech_info_t *mech_find(CK_MECHANISM_TYPE type)
+{
+    for (size_t i = 0; i < NMECHS; i++)
+        if (mechs[i].type == type)
+            return &mechs[i];
+    return NULL;
+}
