@@ -168,18 +168,66 @@ CK_RV proto_put_mechanism(wbuf_t *b, const CK_MECHANISM *m)
     if (!m || (m->ulParameterLen && !m->pParameter) || m->ulParameterLen > 65536)
         return CKR_ARGUMENTS_BAD;
     wb_u64(b, m->mechanism);
-    wb_u8(b, m->pParameter != NULL);
-    wb_bytes(b, m->pParameter, m->ulParameterLen);
-    return CKR_OK;
+    if (!m->pParameter) {
+        wb_u8(b, PARAM_NONE);
+    } else if (m->mechanism == CKM_AES_CTR && m->ulParameterLen == sizeof(CK_AES_CTR_PARAMS)) {
+        CK_AES_CTR_PARAMS ctr;
+        memcpy(&ctr, m->pParameter, sizeof ctr);
+        wb_u8(b, PARAM_CTR);
+        wb_u64(b, ctr.ulCounterBits);
+        wb_raw(b, ctr.cb, sizeof ctr.cb);
+    } else if (m->mechanism == CKM_AES_GCM && m->ulParameterLen == sizeof(CK_GCM_PARAMS)) {
+        CK_GCM_PARAMS gcm;
+        memcpy(&gcm, m->pParameter, sizeof gcm);
+        if ((gcm.ulIvLen && !gcm.pIv) || (gcm.ulAADLen && !gcm.pAAD) || gcm.ulIvLen > 65536 ||
+            gcm.ulAADLen > WIRE_CHUNK)
+            return CKR_MECHANISM_PARAM_INVALID;
+        wb_u8(b, PARAM_GCM);
+        wb_bytes(b, gcm.pIv, gcm.ulIvLen);
+        wb_u64(b, gcm.ulIvBits);
+        wb_bytes(b, gcm.pAAD, gcm.ulAADLen);
+        wb_u64(b, gcm.ulTagBits);
+    } else {
+        wb_u8(b, PARAM_BYTES);
+        wb_bytes(b, m->pParameter, m->ulParameterLen);
+    }
+    return b->err ? CKR_ARGUMENTS_BAD : CKR_OK;
 }
 
-bool proto_get_mechanism(rbuf_t *r, CK_MECHANISM *m)
+bool proto_get_mechanism(rbuf_t *r, CK_MECHANISM *m, proto_param_t *store)
 {
     size_t len;
     m->mechanism = (CK_MECHANISM_TYPE)rb_u64(r);
-    uint8_t has = rb_u8(r);
-    const uint8_t *p = rb_bytes(r, &len);
-    m->pParameter = has ? (void *)p : NULL;
-    m->ulParameterLen = (CK_ULONG)len;
-    return !r->err && (has || len == 0);
+    m->pParameter = NULL;
+    m->ulParameterLen = 0;
+    switch (rb_u8(r)) {
+    case PARAM_NONE:
+        break;
+    case PARAM_BYTES:
+        m->pParameter = (void *)rb_bytes(r, &len);
+        m->ulParameterLen = (CK_ULONG)len;
+        break;
+    case PARAM_CTR: {
+        store->ctr.ulCounterBits = (CK_ULONG)rb_u64(r);
+        const uint8_t *cb = rb_raw(r, sizeof store->ctr.cb);
+        if (cb)
+            memcpy(store->ctr.cb, cb, sizeof store->ctr.cb);
+        m->pParameter = &store->ctr;
+        m->ulParameterLen = sizeof store->ctr;
+        break;
+    }
+    case PARAM_GCM:
+        store->gcm.pIv = (CK_BYTE_PTR)rb_bytes(r, &len);
+        store->gcm.ulIvLen = (CK_ULONG)len;
+        store->gcm.ulIvBits = (CK_ULONG)rb_u64(r);
+        store->gcm.pAAD = (CK_BYTE_PTR)rb_bytes(r, &len);
+        store->gcm.ulAADLen = (CK_ULONG)len;
+        store->gcm.ulTagBits = (CK_ULONG)rb_u64(r);
+        m->pParameter = &store->gcm;
+        m->ulParameterLen = sizeof store->gcm;
+        break;
+    default:
+        return false;
+    }
+    return !r->err;
 }

@@ -55,6 +55,13 @@ enum proto_op {
     OP_GENERATE_RANDOM,
     /* Keys */
     OP_GENERATE_KEY = 90,
+    /* Encryption and decryption: u8 direction (0 encrypt, 1 decrypt) after the
+       session. Data calls carry u8 has-output, u64 output capacity, u64 total
+       input length, bytes input (empty when only the length is asked). */
+    OP_CRYPT_INIT = 110,
+    OP_CRYPT,
+    OP_CRYPT_UPDATE,
+    OP_CRYPT_FINAL,
     /* Administration (HSM SO PIN in each request that changes things) */
     OP_ADMIN_SHOW = 100,
     OP_ADMIN_ZEROIZE,
@@ -95,12 +102,23 @@ CK_RV proto_put_template(wbuf_t *b, const CK_ATTRIBUTE *t, CK_ULONG n);
 CK_RV proto_get_template(rbuf_t *r, CK_ATTRIBUTE **out, CK_ULONG *n);
 void proto_free_template(CK_ATTRIBUTE *t, CK_ULONG n);
 
-/* A mechanism on the wire: u64 type, u8 has-parameter, bytes parameter.
-   Parameters are passed as opaque bytes for now; mechanisms whose parameters
-   hold CK_ULONGs or pointers get their own encodings. */
+/*
+ * A mechanism on the wire: u64 type, u8 parameter form, then the parameter.
+ * Forms: 0 none; 1 opaque bytes (IVs and other byte strings); 2 an
+ * CK_AES_CTR_PARAMS (u64 counter bits, 16 bytes); 3 a CK_GCM_PARAMS (bytes IV,
+ * u64 IV bits, bytes AAD, u64 tag bits). Structures that hold CK_ULONGs or
+ * pointers always travel in their own form, never as memory images.
+ */
+enum { PARAM_NONE, PARAM_BYTES, PARAM_CTR, PARAM_GCM };
+
+typedef union proto_param {
+    CK_AES_CTR_PARAMS ctr;
+    CK_GCM_PARAMS gcm;
+} proto_param_t;
+
 CK_RV proto_put_mechanism(wbuf_t *b, const CK_MECHANISM *m);
-/* The decoded parameter points into the request buffer. */
-bool proto_get_mechanism(rbuf_t *r, CK_MECHANISM *m);
+/* Decoded parameters point into the request buffer and into *store. */
+bool proto_get_mechanism(rbuf_t *r, CK_MECHANISM *m, proto_param_t *store);
 
 /* Native <-> wire length of a value of the given type. */
 uint64_t proto_wire_len(CK_ATTRIBUTE_TYPE type, CK_ULONG native_len);

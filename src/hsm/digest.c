@@ -40,29 +40,6 @@ static const EVP_MD *md_for(CK_MECHANISM_TYPE mech)
     return NULL;
 }
 
-/* Check out a session for work outside the lock. */
-static CK_RV checkout(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, session_t **out)
-{
-    pthread_mutex_lock(&h->lock);
-    CK_RV rv = session_get(h, app, handle, out);
-    if (rv == CKR_OK && (*out)->busy) {
-        session_put(h, *out);
-        rv = CKR_OPERATION_ACTIVE; /* another thread is using this session */
-    } else if (rv == CKR_OK) {
-        (*out)->busy = true;
-    }
-    pthread_mutex_unlock(&h->lock);
-    return rv;
-}
-
-static void checkin(hsm_t *h, session_t *s)
-{
-    pthread_mutex_lock(&h->lock);
-    s->busy = false;
-    session_put(h, s);
-    pthread_mutex_unlock(&h->lock);
-}
-
 static bool digest_active(const session_t *s)
 {
     return s->md && EVP_MD_CTX_get0_md(s->md);
@@ -78,7 +55,7 @@ static void digest_end(session_t *s)
 CK_RV hsm_digest_init(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, const CK_MECHANISM *m)
 {
     session_t *s;
-    CK_RV rv = checkout(h, app, handle, &s);
+    CK_RV rv = session_checkout(h, app, handle, &s);
     if (rv)
         return rv;
     const EVP_MD *md = m ? md_for(m->mechanism) : NULL;
@@ -95,7 +72,7 @@ CK_RV hsm_digest_init(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, const CK
     else if (EVP_DigestInit_ex(s->md, md, NULL) != 1)
         rv = CKR_FUNCTION_FAILED;
     s->digest_updated = false;
-    checkin(h, s);
+    session_checkin(h, s);
     return rv;
 }
 
@@ -133,7 +110,7 @@ CK_RV hsm_digest(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, const CK_BYTE
 {
     session_t *s;
     bool done;
-    CK_RV rv = checkout(h, app, handle, &s);
+    CK_RV rv = session_checkout(h, app, handle, &s);
     if (rv)
         return rv;
     if (!digest_active(s)) {
@@ -156,7 +133,7 @@ CK_RV hsm_digest(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, const CK_BYTE
     if (!(rv == CKR_BUFFER_TOO_SMALL || (rv == CKR_OK && done)))
         digest_end(s);
 out:
-    checkin(h, s);
+    session_checkin(h, s);
     return rv;
 }
 
@@ -164,7 +141,7 @@ CK_RV hsm_digest_update(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, const 
                         CK_ULONG len)
 {
     session_t *s;
-    CK_RV rv = checkout(h, app, handle, &s);
+    CK_RV rv = session_checkout(h, app, handle, &s);
     if (rv)
         return rv;
     if (!digest_active(s))
@@ -177,7 +154,7 @@ CK_RV hsm_digest_update(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, const 
         s->digest_updated = true;
     else if (rv != CKR_OPERATION_NOT_INITIALIZED)
         digest_end(s);
-    checkin(h, s);
+    session_checkin(h, s);
     return rv;
 }
 
@@ -186,7 +163,7 @@ CK_RV hsm_digest_final(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, CK_BYTE
 {
     session_t *s;
     bool done;
-    CK_RV rv = checkout(h, app, handle, &s);
+    CK_RV rv = session_checkout(h, app, handle, &s);
     if (rv)
         return rv;
     if (!digest_active(s)) {
@@ -200,7 +177,7 @@ CK_RV hsm_digest_final(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, CK_BYTE
     if (!(rv == CKR_BUFFER_TOO_SMALL || (rv == CKR_OK && done)))
         digest_end(s);
 out:
-    checkin(h, s);
+    session_checkin(h, s);
     return rv;
 }
 
@@ -210,14 +187,14 @@ CK_RV hsm_seed_random(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, const CK
     session_t *s;
     if (!seed && len)
         return CKR_ARGUMENTS_BAD;
-    CK_RV rv = checkout(h, app, handle, &s);
+    CK_RV rv = session_checkout(h, app, handle, &s);
     if (rv)
         return rv;
     /* Mixed into OpenSSL's DRBG as additional input; it never replaces the
        operating system's entropy. */
     if (len)
         RAND_add(seed, (int)(len > INT32_MAX ? INT32_MAX : len), 0.0);
-    checkin(h, s);
+    session_checkin(h, s);
     return CKR_OK;
 }
 
@@ -227,7 +204,7 @@ CK_RV hsm_generate_random(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, CK_B
     session_t *s;
     if (!out && len)
         return CKR_ARGUMENTS_BAD;
-    CK_RV rv = checkout(h, app, handle, &s);
+    CK_RV rv = session_checkout(h, app, handle, &s);
     if (rv)
         return rv;
     while (len && rv == CKR_OK) {
@@ -237,6 +214,6 @@ CK_RV hsm_generate_random(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, CK_B
         out += n;
         len -= (CK_ULONG)n;
     }
-    checkin(h, s);
+    session_checkin(h, s);
     return rv;
 }

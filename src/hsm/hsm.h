@@ -80,6 +80,19 @@ CK_RV hsm_find_objects(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, CK_OBJECT_HA
                        CK_ULONG max, CK_ULONG *count);
 CK_RV hsm_find_objects_final(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s);
 
+/* Symmetric encryption and decryption. Output rules as for digests: a NULL
+   out asks for the length; CKR_BUFFER_TOO_SMALL keeps the operation; any
+   other error ends it. */
+enum hsm_crypt_dir { HSM_ENCRYPT = 0, HSM_DECRYPT = 1 };
+CK_RV hsm_crypt_init(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, enum hsm_crypt_dir dir,
+                     const CK_MECHANISM *m, CK_OBJECT_HANDLE key);
+CK_RV hsm_crypt(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, enum hsm_crypt_dir dir,
+                const CK_BYTE *in, CK_ULONG in_len, CK_BYTE *out, CK_ULONG *out_len);
+CK_RV hsm_crypt_update(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, enum hsm_crypt_dir dir,
+                       const CK_BYTE *in, CK_ULONG in_len, CK_BYTE *out, CK_ULONG *out_len);
+CK_RV hsm_crypt_final(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, enum hsm_crypt_dir dir,
+                      CK_BYTE *out, CK_ULONG *out_len);
+
 /* Key generation. */
 CK_RV hsm_generate_key(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, const CK_MECHANISM *m,
                        const CK_ATTRIBUTE *t, CK_ULONG n, CK_OBJECT_HANDLE *out);

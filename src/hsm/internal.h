@@ -50,6 +50,19 @@ struct token {
     struct token *grave_next;  /* deleted tokens, kept until hsm_close */
 };
 
+/* A symmetric encryption or decryption in progress (cipher.c). */
+typedef struct crypt_op {
+    bool active;
+    bool multi;                /* C_*Update was called: single-part refused */
+    int mode;                  /* cipher.c's enum cipher_mode */
+    size_t block;              /* block size, 1 for stream modes */
+    size_t pending;            /* bytes OpenSSL holds back between updates */
+    size_t tag_len;            /* GCM */
+    EVP_CIPHER_CTX *ctx;
+    uint8_t *buf;              /* GCM decryption: everything until the tag */
+    size_t len, cap;
+} crypt_op_t;
+
 typedef struct session {
     CK_SESSION_HANDLE handle;
     app_id_t app;
@@ -65,6 +78,8 @@ typedef struct session {
     /* C_Digest* */
     EVP_MD_CTX *md;
     bool digest_updated;
+    /* C_Encrypt*, C_Decrypt*: indexed by HSM_ENCRYPT, HSM_DECRYPT */
+    crypt_op_t crypt[2];
 } session_t;
 
 /* Per AppId and token: who is logged in and how many sessions are open. */
@@ -160,6 +175,27 @@ bool attr_readable(const object_t *o, CK_ATTRIBUTE_TYPE type);
 bool attr_is_bool(const object_t *o, CK_ATTRIBUTE_TYPE type);
 CK_RV attrs_clone(const object_t *src, object_t *dst);
 void attrs_free(object_t *o);
+
+/* cipher.c */
+void crypt_op_end(crypt_op_t *op);
+void crypt_op_free(crypt_op_t *op);
+
+/* session.c: check a session out for work outside the lock, and back in. */
+CK_RV session_checkout(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, session_t **out);
+void session_checkin(hsm_t *h, session_t *s);
+
+/* object.c: a copy of a key's value and facts, for an operation's start.
+   Checks in the order PKCS#11 names the errors. */
+typedef struct key_use {
+    CK_OBJECT_CLASS cls;
+    CK_KEY_TYPE type;
+    uint8_t *value;            /* secret keys: the value (wipe with key_use_free) */
+    size_t len;
+} key_use_t;
+
+CK_RV key_for_use(hsm_t *h, session_t *s, CK_OBJECT_HANDLE key, CK_ATTRIBUTE_TYPE usage,
+                  CK_MECHANISM_TYPE mech, key_use_t *out);
+void key_use_free(key_use_t *k);
 
 /* keygen.c */
 /* The 3-byte check value of a secret key: 0, or 1 when the key type has

@@ -14,6 +14,15 @@ static const mech_info_t mechs[] = {
     { CKM_AES_KEY_GEN, 16, 32, CKF_GENERATE },
     { CKM_DES3_KEY_GEN, 24, 24, CKF_GENERATE },
     { CKM_GENERIC_SECRET_KEY_GEN, 1, 512, CKF_GENERATE },
+#define CRYPT (CKF_ENCRYPT | CKF_DECRYPT)
+    { CKM_AES_ECB, 16, 32, CRYPT },
+    { CKM_AES_CBC, 16, 32, CRYPT },
+    { CKM_AES_CBC_PAD, 16, 32, CRYPT },
+    { CKM_AES_CTR, 16, 32, CRYPT },
+    { CKM_AES_GCM, 16, 32, CRYPT },
+    { CKM_DES3_ECB, 24, 24, CRYPT },
+    { CKM_DES3_CBC, 24, 24, CRYPT },
+    { CKM_DES3_CBC_PAD, 24, 24, CRYPT },
 };
 
 #define NMECHS (sizeof mechs / sizeof mechs[0])

@@ -593,3 +593,62 @@ CK_RV hsm_find_objects_final(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle)
     pthread_mutex_unlock(&h->lock);
     return rv;
 }
+
+CK_RV key_for_use(hsm_t *h, session_t *s, CK_OBJECT_HANDLE key, CK_ATTRIBUTE_TYPE usage,
+                  CK_MECHANISM_TYPE mech, key_use_t *out)
+{
+    object_t *o;
+    CK_RV rv = CKR_OK;
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&h->lock);
+    if (object_get_locked(h, s, key, &o)) {
+        rv = CKR_KEY_HANDLE_INVALID;
+        goto out;
+    }
+    out->cls = obj_ulong(o, CKA_CLASS, CK_UNAVAILABLE_INFORMATION);
+    out->type = obj_ulong(o, CKA_KEY_TYPE, CK_UNAVAILABLE_INFORMATION);
+    if (out->cls != CKO_SECRET_KEY && out->cls != CKO_PUBLIC_KEY && out->cls != CKO_PRIVATE_KEY) {
+        rv = CKR_KEY_HANDLE_INVALID;
+        goto out;
+    }
+    if (!obj_bool(o, usage, false)) {
+        rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
+        goto out;
+    }
+    /* CKA_ALLOWED_MECHANISMS, when given, is the whole list. */
+    const attr_t *allowed = obj_attr(o, CKA_ALLOWED_MECHANISMS);
+    if (allowed && allowed->len) {
+        bool found = false;
+        for (size_t i = 0; i + sizeof(CK_ULONG) <= allowed->len; i += sizeof(CK_ULONG)) {
+            CK_ULONG m;
+            memcpy(&m, allowed->val + i, sizeof m);
+            found |= m == mech;
+        }
+        if (!found) {
+            rv = CKR_MECHANISM_INVALID;
+            goto out;
+        }
+    }
+    const attr_t *v = obj_attr(o, CKA_VALUE);
+    if (out->cls == CKO_SECRET_KEY && v) {
+        out->value = malloc(v->len ? v->len : 1);
+        if (!out->value) {
+            rv = CKR_HOST_MEMORY;
+            goto out;
+        }
+        memcpy(out->value, v->val, v->len);
+        out->len = v->len;
+    }
+out:
+    pthread_mutex_unlock(&h->lock);
+    return rv;
+}
+
+void key_use_free(key_use_t *k)
+{
+    if (k->value) {
+        secure_zero(k->value, k->len);
+        free(k->value);
+    }
+    memset(k, 0, sizeof *k);
+}

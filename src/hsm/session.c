@@ -27,6 +27,8 @@ static void session_free(session_t *s)
 {
     free(s->found);
     EVP_MD_CTX_free(s->md);
+    crypt_op_free(&s->crypt[HSM_ENCRYPT]);
+    crypt_op_free(&s->crypt[HSM_DECRYPT]);
     free(s);
 }
 
@@ -35,6 +37,29 @@ void session_put(hsm_t *h, session_t *s)
     (void)h;
     if (--s->refs == 0 && s->closed)
         session_free(s);
+}
+
+/* Check out a session for work outside the lock. */
+CK_RV session_checkout(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, session_t **out)
+{
+    pthread_mutex_lock(&h->lock);
+    CK_RV rv = session_get(h, app, handle, out);
+    if (rv == CKR_OK && (*out)->busy) {
+        session_put(h, *out);
+        rv = CKR_OPERATION_ACTIVE; /* another thread is using this session */
+    } else if (rv == CKR_OK) {
+        (*out)->busy = true;
+    }
+    pthread_mutex_unlock(&h->lock);
+    return rv;
+}
+
+void session_checkin(hsm_t *h, session_t *s)
+{
+    pthread_mutex_lock(&h->lock);
+    s->busy = false;
+    session_put(h, s);
+    pthread_mutex_unlock(&h->lock);
 }
 
 CK_STATE session_state(hsm_t *h, const session_t *s)

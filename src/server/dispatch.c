@@ -407,18 +407,89 @@ static CK_RV op_digest_init(req_t *q)
 {
     CK_SESSION_HANDLE s = U64(q);
     CK_MECHANISM m;
-    if (!proto_get_mechanism(q->r, &m) || !rb_done(q->r))
+    proto_param_t store;
+    if (!proto_get_mechanism(q->r, &m, &store) || !rb_done(q->r))
         return CKR_ARGUMENTS_BAD;
     return hsm_digest_init(q->h, q->app, s, &m);
+}
+
+static CK_RV op_crypt_init(req_t *q)
+{
+    CK_SESSION_HANDLE s = U64(q);
+    uint8_t dir = rb_u8(q->r);
+    CK_MECHANISM m;
+    proto_param_t store;
+    if (!proto_get_mechanism(q->r, &m, &store))
+        return CKR_ARGUMENTS_BAD;
+    CK_OBJECT_HANDLE key = U64(q);
+    if (!rb_done(q->r) || dir > 1)
+        return CKR_ARGUMENTS_BAD;
+    return hsm_crypt_init(q->h, q->app, s, (enum hsm_crypt_dir)dir, &m, key);
+}
+
+/*
+ * Encrypt/decrypt data calls. Output goes straight into the reply frame,
+ * reserved at the size the core may need at most: input plus two blocks and
+ * a tag.
+ */
+static CK_RV crypt_data(req_t *q, uint32_t kind)
+{
+    CK_SESSION_HANDLE s = U64(q);
+    uint8_t dir = rb_u8(q->r);
+    uint8_t has_out = rb_u8(q->r);
+    uint64_t cap = rb_u64(q->r);
+    uint64_t total = kind == OP_CRYPT_FINAL ? 0 : rb_u64(q->r);
+    size_t n = 0;
+    const uint8_t *in = kind == OP_CRYPT_FINAL ? NULL : rb_bytes(q->r, &n);
+    if (!rb_done(q->r) || dir > 1 || (has_out && (n != total || total > WIRE_CHUNK)))
+        return CKR_ARGUMENTS_BAD;
+    if (!has_out && total)
+        in = (const uint8_t *)""; /* a length query reads no data */
+    size_t at = q->w->len;
+    wb_u64(q->w, 0);
+    size_t room = has_out ? (size_t)(cap < total + 64 ? cap : total + 64) : 0;
+    uint8_t *out = has_out ? wb_reserve(q->w, room) : NULL;
+    if (has_out && !out)
+        return CKR_DEVICE_MEMORY;
+    CK_ULONG out_len = (CK_ULONG)room;
+    enum hsm_crypt_dir d = (enum hsm_crypt_dir)dir;
+    CK_RV rv = kind == OP_CRYPT        ? hsm_crypt(q->h, q->app, s, d, in, (CK_ULONG)total, out, &out_len)
+             : kind == OP_CRYPT_UPDATE ? hsm_crypt_update(q->h, q->app, s, d, in, (CK_ULONG)total,
+                                                          out, &out_len)
+                                       : hsm_crypt_final(q->h, q->app, s, d, out, &out_len);
+    if (rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL) {
+        q->w->len = at;
+        return rv;
+    }
+    be64_put(q->w->p + at, out_len);
+    /* Keep exactly the bytes produced. */
+    q->w->len = at + 8 + (rv == CKR_OK && has_out ? out_len : 0);
+    return rv;
+}
+
+static CK_RV op_crypt(req_t *q)
+{
+    return crypt_data(q, OP_CRYPT);
+}
+
+static CK_RV op_crypt_update(req_t *q)
+{
+    return crypt_data(q, OP_CRYPT_UPDATE);
+}
+
+static CK_RV op_crypt_final(req_t *q)
+{
+    return crypt_data(q, OP_CRYPT_FINAL);
 }
 
 static CK_RV op_generate_key(req_t *q)
 {
     CK_SESSION_HANDLE s = U64(q);
     CK_MECHANISM m;
+    proto_param_t store;
     CK_ATTRIBUTE *t;
     CK_ULONG n;
-    if (!proto_get_mechanism(q->r, &m))
+    if (!proto_get_mechanism(q->r, &m, &store))
         return CKR_ARGUMENTS_BAD;
     CK_RV rv = proto_get_template(q->r, &t, &n);
     if (rv)
@@ -613,6 +684,10 @@ static const struct {
     { OP_DIGEST_FINAL, op_digest_final },
     { OP_SEED_RANDOM, op_seed_random },
     { OP_GENERATE_KEY, op_generate_key },
+    { OP_CRYPT_INIT, op_crypt_init },
+    { OP_CRYPT, op_crypt },
+    { OP_CRYPT_UPDATE, op_crypt_update },
+    { OP_CRYPT_FINAL, op_crypt_final },
     { OP_GENERATE_RANDOM, op_generate_random },
     { OP_ADMIN_SHOW, op_admin_show },
     { OP_ADMIN_ZEROIZE, op_admin_zeroize },

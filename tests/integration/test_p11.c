@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include "harness.h"
@@ -124,7 +125,12 @@ static void test_slots_and_tokens(void **state)
     CK_MECHANISM_INFO mi;
     assert_int_equal(p->C_GetMechanismInfo(slot, CKM_SHA512, &mi), CKR_OK);
     assert_true(mi.flags & CKF_DIGEST);
-    assert_int_equal(p->C_GetMechanismInfo(slot, CKM_AES_CBC, &mi), CKR_MECHANISM_INVALID);
+    assert_int_equal(p->C_GetMechanismInfo(slot, CKM_AES_GCM, &mi), CKR_OK);
+    assert_true((mi.flags & (CKF_ENCRYPT | CKF_DECRYPT | CKF_HW)) ==
+                (CKF_ENCRYPT | CKF_DECRYPT | CKF_HW));
+    assert_int_equal(mi.ulMinKeySize, 16);
+    assert_int_equal(mi.ulMaxKeySize, 32);
+    assert_int_equal(p->C_GetMechanismInfo(slot, CKM_MD5, &mi), CKR_MECHANISM_INVALID);
 }
 
 static void test_session_bad_input(void **state)
@@ -151,9 +157,10 @@ static void test_session_bad_input(void **state)
     CK_UTF8CHAR label[32];
     memset(label, ' ', sizeof label);
     assert_int_equal(p->C_InitToken(slot, PIN(T_PSO_PIN), label), CKR_SESSION_EXISTS);
-    assert_int_equal(p->C_EncryptInit(s, &(CK_MECHANISM){ CKM_AES_CBC, NULL, 0 }, 1),
+    assert_int_equal(p->C_SignInit(s, &(CK_MECHANISM){ CKM_RSA_PKCS, NULL, 0 }, 1),
                      CKR_FUNCTION_NOT_SUPPORTED);
-    assert_int_equal(p->C_EncryptInit(777777, NULL, 1), CKR_SESSION_HANDLE_INVALID);
+    assert_int_equal(p->C_EncryptInit(777777, &(CK_MECHANISM){ CKM_AES_ECB, NULL, 0 }, 1),
+                     CKR_SESSION_HANDLE_INVALID);
     assert_int_equal(p->C_GetFunctionStatus(s), CKR_FUNCTION_NOT_PARALLEL);
     assert_int_equal(p->C_CloseSession(s), CKR_OK);
     assert_int_equal(p->C_CloseSession(s), CKR_SESSION_HANDLE_INVALID);
@@ -270,6 +277,77 @@ static void test_digest_and_random(void **state)
     assert_int_equal(p->C_SeedRandom(s, (CK_BYTE *)"seed", 4), CKR_OK);
     assert_int_equal(p->C_GenerateRandom(424242, data, 8), CKR_SESSION_HANDLE_INVALID);
     free(data);
+    assert_int_equal(p->C_CloseSession(s), CKR_OK);
+}
+
+/* AES through the wire: GCM's parameter structure, and data larger than a
+   frame, checked against OpenSSL outside the HSM. */
+static void test_encryption_over_the_wire(void **state)
+{
+    (void)state;
+    CK_SESSION_HANDLE s = open_user();
+    CK_MECHANISM gen = { CKM_AES_KEY_GEN, NULL, 0 };
+    CK_ULONG len32 = 32;
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    CK_ATTRIBUTE t[] = { { CKA_VALUE_LEN, &len32, sizeof len32 }, { CKA_SENSITIVE, &no, 1 },
+                         { CKA_EXTRACTABLE, &yes, 1 } };
+    CK_OBJECT_HANDLE k;
+    assert_int_equal(p->C_GenerateKey(s, &gen, t, 3, &k), CKR_OK);
+    CK_BYTE key[32];
+    CK_ATTRIBUTE kv = { CKA_VALUE, key, sizeof key };
+    assert_int_equal(p->C_GetAttributeValue(s, k, &kv, 1), CKR_OK);
+
+    size_t big = (3u << 20) + 5;
+    CK_BYTE *in = malloc(big), *out = malloc(big + 32), *ref = malloc(big + 32);
+    for (size_t i = 0; i < big; i++)
+        in[i] = (CK_BYTE)(i * 7);
+    CK_BYTE iv[16] = { 9 };
+    CK_MECHANISM pad = { CKM_AES_CBC_PAD, iv, 16 };
+    CK_ULONG len = 0;
+    assert_int_equal(p->C_EncryptInit(s, &pad, k), CKR_OK);
+    assert_int_equal(p->C_Encrypt(s, in, (CK_ULONG)big, NULL, &len), CKR_OK);
+    assert_int_equal(len, (big / 16 + 1) * 16);
+    CK_ULONG small = 100;
+    assert_int_equal(p->C_Encrypt(s, in, (CK_ULONG)big, out, &small), CKR_BUFFER_TOO_SMALL);
+    assert_int_equal(small, len);
+    assert_int_equal(p->C_Encrypt(s, in, (CK_ULONG)big, out, &len), CKR_OK);
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    int a = 0, b = 0;
+    assert_int_equal(EVP_EncryptInit_ex(ctx, EVP_aes_256_cbc(), NULL, key, iv), 1);
+    assert_int_equal(EVP_EncryptUpdate(ctx, ref, &a, in, (int)big), 1);
+    assert_int_equal(EVP_EncryptFinal_ex(ctx, ref + a, &b), 1);
+    assert_int_equal(len, (CK_ULONG)(a + b));
+    assert_memory_equal(out, ref, len);
+    /* and back, as one call */
+    CK_ULONG back = (CK_ULONG)big + 32;
+    assert_int_equal(p->C_DecryptInit(s, &pad, k), CKR_OK);
+    assert_int_equal(p->C_Decrypt(s, out, len, ref, &back), CKR_OK);
+    assert_int_equal(back, big);
+    assert_memory_equal(ref, in, big);
+
+    /* GCM with AAD: what the HSM seals, OpenSSL opens. */
+    CK_BYTE giv[12] = { 1, 2, 3, 4 }, aad[7] = "header";
+    CK_GCM_PARAMS gcm = { giv, 12, 96, aad, 7, 128 };
+    CK_MECHANISM gm = { CKM_AES_GCM, &gcm, sizeof gcm };
+    len = 1000 + 16;
+    assert_int_equal(p->C_EncryptInit(s, &gm, k), CKR_OK);
+    assert_int_equal(p->C_Encrypt(s, in, 1000, out, &len), CKR_OK);
+    assert_int_equal(len, 1016);
+    EVP_CIPHER_CTX_reset(ctx);
+    assert_int_equal(EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, giv), 1);
+    assert_int_equal(EVP_DecryptUpdate(ctx, NULL, &a, aad, 7), 1);
+    assert_int_equal(EVP_DecryptUpdate(ctx, ref, &a, out, 1000), 1);
+    assert_int_equal(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, 16, out + 1000), 1);
+    assert_int_equal(EVP_DecryptFinal_ex(ctx, ref + a, &b), 1);
+    assert_memory_equal(ref, in, 1000);
+    EVP_CIPHER_CTX_free(ctx);
+    out[3] ^= 1;
+    back = 2000;
+    assert_int_equal(p->C_DecryptInit(s, &gm, k), CKR_OK);
+    assert_int_equal(p->C_Decrypt(s, out, 1016, ref, &back), CKR_ENCRYPTED_DATA_INVALID);
+    free(in);
+    free(out);
+    free(ref);
     assert_int_equal(p->C_CloseSession(s), CKR_OK);
 }
 
@@ -515,6 +593,7 @@ int main(void)
         cmocka_unit_test(test_session_bad_input),
         cmocka_unit_test(test_objects_over_the_wire),
         cmocka_unit_test(test_digest_and_random),
+        cmocka_unit_test(test_encryption_over_the_wire),
         cmocka_unit_test(test_every_entry_stale_session),
         cmocka_unit_test(test_every_entry_null_and_state),
         cmocka_unit_test(test_fork_and_appid),

@@ -100,6 +100,12 @@ expect "mechanism list" 0 "SHA256, hw, digest" -- $T --slot 1 -M
 expect "mechanism list: key generation" 0 "AES-KEY-GEN, keySize=\\{16,32\\}, hw, generate" -- $T --slot 1 -M
 expect "keygen AES-256" 0 "Key generated" -- $T --slot 1 --login --pin 2468 --keygen --key-type AES:32 --label aes1 --id 0a
 expect "AES key listed" 0 "Secret Key Object; AES length 32" -- $T --slot 1 --login --pin 2468 -O --type secrkey
+head -c 1000 /dev/urandom > "$work/plain"
+IV=000102030405060708090a0b0c0d0e0f
+expect "encrypt AES-CBC-PAD" 0 "" -- $T --slot 1 --login --pin 2468 --encrypt --id 0a -m AES-CBC-PAD --iv $IV -i "$work/plain" -o "$work/enc"
+[ "$(stat -c %s "$work/enc")" = 1008 ] && ok "ciphertext length" || bad "ciphertext length"
+expect "decrypt AES-CBC-PAD" 0 "" -- $T --slot 1 --login --pin 2468 --decrypt --id 0a -m AES-CBC-PAD --iv $IV -i "$work/enc" -o "$work/dec"
+cmp -s "$work/plain" "$work/dec" && ok "AES round trip" || bad "AES round trip"
 expect "keygen DES3" 0 "Key generated" -- $T --slot 1 --login --pin 2468 --keygen --key-type DES3:24 --label des1
 
 # --- GnuTLS p11tool
