@@ -163,6 +163,22 @@ void proto_free_template(CK_ATTRIBUTE *t, CK_ULONG n)
     free(t);
 }
 
+/* Mechanisms whose parameter is one CK_ULONG. */
+static bool param_is_ulong(CK_MECHANISM_TYPE m)
+{
+    switch (m) {
+    case CKM_SHA_1_HMAC_GENERAL:
+    case CKM_SHA224_HMAC_GENERAL:
+    case CKM_SHA256_HMAC_GENERAL:
+    case CKM_SHA384_HMAC_GENERAL:
+    case CKM_SHA512_HMAC_GENERAL:
+    case CKM_AES_CMAC_GENERAL:
+        return true;
+    default:
+        return false;
+    }
+}
+
 CK_RV proto_put_mechanism(wbuf_t *b, const CK_MECHANISM *m)
 {
     if (!m || (m->ulParameterLen && !m->pParameter) || m->ulParameterLen > 65536)
@@ -187,6 +203,11 @@ CK_RV proto_put_mechanism(wbuf_t *b, const CK_MECHANISM *m)
         wb_u64(b, gcm.ulIvBits);
         wb_bytes(b, gcm.pAAD, gcm.ulAADLen);
         wb_u64(b, gcm.ulTagBits);
+    } else if (param_is_ulong(m->mechanism) && m->ulParameterLen == sizeof(CK_ULONG)) {
+        CK_ULONG v;
+        memcpy(&v, m->pParameter, sizeof v);
+        wb_u8(b, PARAM_ULONG);
+        wb_u64(b, v);
     } else {
         wb_u8(b, PARAM_BYTES);
         wb_bytes(b, m->pParameter, m->ulParameterLen);
@@ -225,6 +246,11 @@ bool proto_get_mechanism(rbuf_t *r, CK_MECHANISM *m, proto_param_t *store)
         store->gcm.ulTagBits = (CK_ULONG)rb_u64(r);
         m->pParameter = &store->gcm;
         m->ulParameterLen = sizeof store->gcm;
+        break;
+    case PARAM_ULONG:
+        store->ulong = (CK_ULONG)rb_u64(r);
+        m->pParameter = &store->ulong;
+        m->ulParameterLen = sizeof store->ulong;
         break;
     default:
         return false;

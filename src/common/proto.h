@@ -62,6 +62,13 @@ enum proto_op {
     OP_CRYPT,
     OP_CRYPT_UPDATE,
     OP_CRYPT_FINAL,
+    /* Signatures and MACs: u8 direction (0 sign, 1 verify) where both apply. */
+    OP_SIGN_INIT = 120,       /* session, u8 dir, mechanism, u64 key */
+    OP_SIGN,                  /* session, u8 has-out, u64 cap, bytes data */
+    OP_SIGN_UPDATE,           /* session, u8 dir, bytes data */
+    OP_SIGN_FINAL,            /* session, u8 has-out, u64 cap */
+    OP_VERIFY,                /* session, bytes data, bytes signature */
+    OP_VERIFY_FINAL,          /* session, bytes signature */
     /* Administration (HSM SO PIN in each request that changes things) */
     OP_ADMIN_SHOW = 100,
     OP_ADMIN_ZEROIZE,
@@ -106,14 +113,15 @@ void proto_free_template(CK_ATTRIBUTE *t, CK_ULONG n);
  * A mechanism on the wire: u64 type, u8 parameter form, then the parameter.
  * Forms: 0 none; 1 opaque bytes (IVs and other byte strings); 2 an
  * CK_AES_CTR_PARAMS (u64 counter bits, 16 bytes); 3 a CK_GCM_PARAMS (bytes IV,
- * u64 IV bits, bytes AAD, u64 tag bits). Structures that hold CK_ULONGs or
+ * u64 IV bits, bytes AAD, u64 tag bits); 4 a CK_ULONG (u64). Structures that hold CK_ULONGs or
  * pointers always travel in their own form, never as memory images.
  */
-enum { PARAM_NONE, PARAM_BYTES, PARAM_CTR, PARAM_GCM };
+enum { PARAM_NONE, PARAM_BYTES, PARAM_CTR, PARAM_GCM, PARAM_ULONG };
 
 typedef union proto_param {
     CK_AES_CTR_PARAMS ctr;
     CK_GCM_PARAMS gcm;
+    CK_ULONG ulong;            /* the _GENERAL MACs' output length */
 } proto_param_t;
 
 CK_RV proto_put_mechanism(wbuf_t *b, const CK_MECHANISM *m);

@@ -93,6 +93,23 @@ CK_RV hsm_crypt_update(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, enum hsm_cry
 CK_RV hsm_crypt_final(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, enum hsm_crypt_dir dir,
                       CK_BYTE *out, CK_ULONG *out_len);
 
+/* Signatures and MACs. hsm_sign and hsm_sign_final follow the output
+   rules above; verification answers CKR_SIGNATURE_INVALID or
+   CKR_SIGNATURE_LEN_RANGE for a signature that does not match. */
+enum hsm_sign_dir { HSM_SIGN = 0, HSM_VERIFY = 1 };
+CK_RV hsm_sign_init(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, enum hsm_sign_dir dir,
+                    const CK_MECHANISM *m, CK_OBJECT_HANDLE key);
+CK_RV hsm_sign(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, const CK_BYTE *data, CK_ULONG len,
+               CK_BYTE *sig, CK_ULONG *sig_len);
+CK_RV hsm_sign_update(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, enum hsm_sign_dir dir,
+                      const CK_BYTE *data, CK_ULONG len);
+CK_RV hsm_sign_final(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, CK_BYTE *sig,
+                     CK_ULONG *sig_len);
+CK_RV hsm_verify(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, const CK_BYTE *data, CK_ULONG len,
+                 const CK_BYTE *sig, CK_ULONG sig_len);
+CK_RV hsm_verify_final(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, const CK_BYTE *sig,
+                       CK_ULONG sig_len);
+
 /* Key generation. */
 CK_RV hsm_generate_key(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, const CK_MECHANISM *m,
                        const CK_ATTRIBUTE *t, CK_ULONG n, CK_OBJECT_HANDLE *out);

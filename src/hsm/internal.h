@@ -63,6 +63,15 @@ typedef struct crypt_op {
     size_t len, cap;
 } crypt_op_t;
 
+/* A signature or MAC, or its verification, in progress (sign.c). */
+typedef struct sign_op {
+    bool active;
+    bool multi;
+    const struct sign_mech *sm;
+    size_t out_len;            /* MAC length (general forms: as asked) */
+    EVP_MAC_CTX *mac;
+} sign_op_t;
+
 typedef struct session {
     CK_SESSION_HANDLE handle;
     app_id_t app;
@@ -80,6 +89,8 @@ typedef struct session {
     bool digest_updated;
     /* C_Encrypt*, C_Decrypt*: indexed by HSM_ENCRYPT, HSM_DECRYPT */
     crypt_op_t crypt[2];
+    /* C_Sign*, C_Verify*: indexed by HSM_SIGN, HSM_VERIFY */
+    sign_op_t sign[2];
 } session_t;
 
 /* Per AppId and token: who is logged in and how many sessions are open. */
@@ -179,6 +190,9 @@ void attrs_free(object_t *o);
 /* cipher.c */
 void crypt_op_end(crypt_op_t *op);
 void crypt_op_free(crypt_op_t *op);
+
+/* sign.c */
+void sign_op_end(sign_op_t *op);
 
 /* session.c: check a session out for work outside the lock, and back in. */
 CK_RV session_checkout(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, session_t **out);

@@ -13,7 +13,8 @@ static const mech_info_t mechs[] = {
     /* Key sizes in bytes for secret keys, as v2.40 counts them. */
     { CKM_AES_KEY_GEN, 16, 32, CKF_GENERATE },
     { CKM_DES3_KEY_GEN, 24, 24, CKF_GENERATE },
-    { CKM_GENERIC_SECRET_KEY_GEN, 1, 512, CKF_GENERATE },
+    /* Generic secrets and HMAC count key sizes in bits. */
+    { CKM_GENERIC_SECRET_KEY_GEN, 8, 4096, CKF_GENERATE },
 #define CRYPT (CKF_ENCRYPT | CKF_DECRYPT)
     { CKM_AES_ECB, 16, 32, CRYPT },
     { CKM_AES_CBC, 16, 32, CRYPT },
@@ -23,6 +24,19 @@ static const mech_info_t mechs[] = {
     { CKM_DES3_ECB, 24, 24, CRYPT },
     { CKM_DES3_CBC, 24, 24, CRYPT },
     { CKM_DES3_CBC_PAD, 24, 24, CRYPT },
+#define MAC (CKF_SIGN | CKF_VERIFY)
+    { CKM_SHA_1_HMAC, 8, 4096, MAC },
+    { CKM_SHA_1_HMAC_GENERAL, 8, 4096, MAC },
+    { CKM_SHA224_HMAC, 8, 4096, MAC },
+    { CKM_SHA224_HMAC_GENERAL, 8, 4096, MAC },
+    { CKM_SHA256_HMAC, 8, 4096, MAC },
+    { CKM_SHA256_HMAC_GENERAL, 8, 4096, MAC },
+    { CKM_SHA384_HMAC, 8, 4096, MAC },
+    { CKM_SHA384_HMAC_GENERAL, 8, 4096, MAC },
+    { CKM_SHA512_HMAC, 8, 4096, MAC },
+    { CKM_SHA512_HMAC_GENERAL, 8, 4096, MAC },
+    { CKM_AES_CMAC, 16, 32, MAC },
+    { CKM_AES_CMAC_GENERAL, 16, 32, MAC },
 };
 
 #define NMECHS (sizeof mechs / sizeof mechs[0])

@@ -29,6 +29,8 @@ static void session_free(session_t *s)
     EVP_MD_CTX_free(s->md);
     crypt_op_free(&s->crypt[HSM_ENCRYPT]);
     crypt_op_free(&s->crypt[HSM_DECRYPT]);
+    sign_op_end(&s->sign[HSM_SIGN]);
+    sign_op_end(&s->sign[HSM_VERIFY]);
     free(s);
 }
 

@@ -482,6 +482,86 @@ static CK_RV op_crypt_final(req_t *q)
     return crypt_data(q, OP_CRYPT_FINAL);
 }
 
+static CK_RV op_sign_init(req_t *q)
+{
+    CK_SESSION_HANDLE s = U64(q);
+    uint8_t dir = rb_u8(q->r);
+    CK_MECHANISM m;
+    proto_param_t store;
+    if (!proto_get_mechanism(q->r, &m, &store))
+        return CKR_ARGUMENTS_BAD;
+    CK_OBJECT_HANDLE key = U64(q);
+    if (!rb_done(q->r) || dir > 1)
+        return CKR_ARGUMENTS_BAD;
+    return hsm_sign_init(q->h, q->app, s, (enum hsm_sign_dir)dir, &m, key);
+}
+
+/* C_Sign and C_SignFinal: output as for digests. */
+static CK_RV sign_out(req_t *q, bool final)
+{
+    CK_SESSION_HANDLE s = U64(q);
+    uint8_t has_out = rb_u8(q->r);
+    uint64_t cap = rb_u64(q->r);
+    size_t n = 0;
+    const uint8_t *data = final ? NULL : rb_bytes(q->r, &n);
+    if (!rb_done(q->r))
+        return CKR_ARGUMENTS_BAD;
+    CK_BYTE sig[1024];
+    CK_ULONG len = cap > sizeof sig ? sizeof sig : (CK_ULONG)cap;
+    CK_BYTE *out = has_out ? sig : NULL;
+    CK_RV rv = final ? hsm_sign_final(q->h, q->app, s, out, &len)
+                     : hsm_sign(q->h, q->app, s, data, (CK_ULONG)n, out, &len);
+    if (rv == CKR_OK || rv == CKR_BUFFER_TOO_SMALL) {
+        wb_u64(q->w, len);
+        if (rv == CKR_OK && has_out)
+            wb_raw(q->w, sig, len);
+    }
+    secure_zero(sig, sizeof sig);
+    return rv;
+}
+
+static CK_RV op_sign(req_t *q)
+{
+    return sign_out(q, false);
+}
+
+static CK_RV op_sign_final(req_t *q)
+{
+    return sign_out(q, true);
+}
+
+static CK_RV op_sign_update(req_t *q)
+{
+    size_t n;
+    CK_SESSION_HANDLE s = U64(q);
+    uint8_t dir = rb_u8(q->r);
+    const uint8_t *data = rb_bytes(q->r, &n);
+    if (!rb_done(q->r) || dir > 1)
+        return CKR_ARGUMENTS_BAD;
+    return hsm_sign_update(q->h, q->app, s, (enum hsm_sign_dir)dir, data, (CK_ULONG)n);
+}
+
+static CK_RV op_verify(req_t *q)
+{
+    size_t n, sn;
+    CK_SESSION_HANDLE s = U64(q);
+    const uint8_t *data = rb_bytes(q->r, &n);
+    const uint8_t *sig = rb_bytes(q->r, &sn);
+    if (!rb_done(q->r))
+        return CKR_ARGUMENTS_BAD;
+    return hsm_verify(q->h, q->app, s, data, (CK_ULONG)n, sig, (CK_ULONG)sn);
+}
+
+static CK_RV op_verify_final(req_t *q)
+{
+    size_t sn;
+    CK_SESSION_HANDLE s = U64(q);
+    const uint8_t *sig = rb_bytes(q->r, &sn);
+    if (!rb_done(q->r))
+        return CKR_ARGUMENTS_BAD;
+    return hsm_verify_final(q->h, q->app, s, sig, (CK_ULONG)sn);
+}
+
 static CK_RV op_generate_key(req_t *q)
 {
     CK_SESSION_HANDLE s = U64(q);
@@ -688,6 +768,12 @@ static const struct {
     { OP_CRYPT, op_crypt },
     { OP_CRYPT_UPDATE, op_crypt_update },
     { OP_CRYPT_FINAL, op_crypt_final },
+    { OP_SIGN_INIT, op_sign_init },
+    { OP_SIGN, op_sign },
+    { OP_SIGN_UPDATE, op_sign_update },
+    { OP_SIGN_FINAL, op_sign_final },
+    { OP_VERIFY, op_verify },
+    { OP_VERIFY_FINAL, op_verify_final },
     { OP_GENERATE_RANDOM, op_generate_random },
     { OP_ADMIN_SHOW, op_admin_show },
     { OP_ADMIN_ZEROIZE, op_admin_zeroize },

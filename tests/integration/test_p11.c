@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/sha.h>
 
 #include "harness.h"
@@ -157,7 +158,8 @@ static void test_session_bad_input(void **state)
     CK_UTF8CHAR label[32];
     memset(label, ' ', sizeof label);
     assert_int_equal(p->C_InitToken(slot, PIN(T_PSO_PIN), label), CKR_SESSION_EXISTS);
-    assert_int_equal(p->C_SignInit(s, &(CK_MECHANISM){ CKM_RSA_PKCS, NULL, 0 }, 1),
+    assert_int_equal(p->C_WrapKey(s, &(CK_MECHANISM){ CKM_AES_KEY_WRAP, NULL, 0 }, 1, 2, NULL,
+                                  &(CK_ULONG){ 0 }),
                      CKR_FUNCTION_NOT_SUPPORTED);
     assert_int_equal(p->C_EncryptInit(777777, &(CK_MECHANISM){ CKM_AES_ECB, NULL, 0 }, 1),
                      CKR_SESSION_HANDLE_INVALID);
@@ -348,6 +350,51 @@ static void test_encryption_over_the_wire(void **state)
     free(in);
     free(out);
     free(ref);
+    assert_int_equal(p->C_CloseSession(s), CKR_OK);
+}
+
+/* MACs through the wire: the _GENERAL parameter, large data in pieces,
+   checked against OpenSSL's HMAC. */
+static void test_mac_over_the_wire(void **state)
+{
+    (void)state;
+    CK_SESSION_HANDLE s = open_user();
+    CK_BYTE kv[32];
+    memset(kv, 0x33, sizeof kv);
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
+    CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof cls }, { CKA_KEY_TYPE, &kt, sizeof kt },
+                         { CKA_VALUE, kv, sizeof kv } };
+    CK_OBJECT_HANDLE k;
+    assert_int_equal(p->C_CreateObject(s, t, 3, &k), CKR_OK);
+    size_t big = (2u << 20) + 3;
+    CK_BYTE *data = malloc(big);
+    for (size_t i = 0; i < big; i++)
+        data[i] = (CK_BYTE)(i >> 3);
+    CK_BYTE want[64], sig[64];
+    unsigned int wl = 0;
+    HMAC(EVP_sha384(), kv, sizeof kv, data, big, want, &wl);
+    CK_MECHANISM m = { CKM_SHA384_HMAC, NULL, 0 };
+    CK_ULONG len = sizeof sig;
+    assert_int_equal(p->C_SignInit(s, &m, k), CKR_OK);
+    assert_int_equal(p->C_Sign(s, data, (CK_ULONG)big, sig, &len), CKR_OK);
+    assert_int_equal(len, wl);
+    assert_memory_equal(sig, want, wl);
+    assert_int_equal(p->C_VerifyInit(s, &m, k), CKR_OK);
+    assert_int_equal(p->C_Verify(s, data, (CK_ULONG)big, sig, len), CKR_OK);
+    CK_ULONG twelve = 12;
+    CK_MECHANISM g = { CKM_SHA384_HMAC_GENERAL, &twelve, sizeof twelve };
+    len = sizeof sig;
+    assert_int_equal(p->C_SignInit(s, &g, k), CKR_OK);
+    assert_int_equal(p->C_SignUpdate(s, data, 1000), CKR_OK);
+    assert_int_equal(p->C_SignUpdate(s, data + 1000, (CK_ULONG)big - 1000), CKR_OK);
+    assert_int_equal(p->C_SignFinal(s, sig, &len), CKR_OK);
+    assert_int_equal(len, 12);
+    assert_memory_equal(sig, want, 12);
+    sig[11] ^= 0x80;
+    assert_int_equal(p->C_VerifyInit(s, &g, k), CKR_OK);
+    assert_int_equal(p->C_Verify(s, data, 64, sig, 12), CKR_SIGNATURE_INVALID);
+    free(data);
     assert_int_equal(p->C_CloseSession(s), CKR_OK);
 }
 
@@ -594,6 +641,7 @@ int main(void)
         cmocka_unit_test(test_objects_over_the_wire),
         cmocka_unit_test(test_digest_and_random),
         cmocka_unit_test(test_encryption_over_the_wire),
+        cmocka_unit_test(test_mac_over_the_wire),
         cmocka_unit_test(test_every_entry_stale_session),
         cmocka_unit_test(test_every_entry_null_and_state),
         cmocka_unit_test(test_fork_and_appid),
