@@ -179,6 +179,21 @@ static bool param_is_ulong(CK_MECHANISM_TYPE m)
     }
 }
 
+static bool param_is_pss(CK_MECHANISM_TYPE m)
+{
+    switch (m) {
+    case CKM_RSA_PKCS_PSS:
+    case CKM_SHA1_RSA_PKCS_PSS:
+    case CKM_SHA224_RSA_PKCS_PSS:
+    case CKM_SHA256_RSA_PKCS_PSS:
+    case CKM_SHA384_RSA_PKCS_PSS:
+    case CKM_SHA512_RSA_PKCS_PSS:
+        return true;
+    default:
+        return false;
+    }
+}
+
 CK_RV proto_put_mechanism(wbuf_t *b, const CK_MECHANISM *m)
 {
     if (!m || (m->ulParameterLen && !m->pParameter) || m->ulParameterLen > 65536)
@@ -203,6 +218,13 @@ CK_RV proto_put_mechanism(wbuf_t *b, const CK_MECHANISM *m)
         wb_u64(b, gcm.ulIvBits);
         wb_bytes(b, gcm.pAAD, gcm.ulAADLen);
         wb_u64(b, gcm.ulTagBits);
+    } else if (param_is_pss(m->mechanism) && m->ulParameterLen == sizeof(CK_RSA_PKCS_PSS_PARAMS)) {
+        CK_RSA_PKCS_PSS_PARAMS pss;
+        memcpy(&pss, m->pParameter, sizeof pss);
+        wb_u8(b, PARAM_PSS);
+        wb_u64(b, pss.hashAlg);
+        wb_u64(b, pss.mgf);
+        wb_u64(b, pss.sLen);
     } else if (param_is_ulong(m->mechanism) && m->ulParameterLen == sizeof(CK_ULONG)) {
         CK_ULONG v;
         memcpy(&v, m->pParameter, sizeof v);
@@ -246,6 +268,13 @@ bool proto_get_mechanism(rbuf_t *r, CK_MECHANISM *m, proto_param_t *store)
         store->gcm.ulTagBits = (CK_ULONG)rb_u64(r);
         m->pParameter = &store->gcm;
         m->ulParameterLen = sizeof store->gcm;
+        break;
+    case PARAM_PSS:
+        store->pss.hashAlg = (CK_MECHANISM_TYPE)rb_u64(r);
+        store->pss.mgf = (CK_RSA_PKCS_MGF_TYPE)rb_u64(r);
+        store->pss.sLen = (CK_ULONG)rb_u64(r);
+        m->pParameter = &store->pss;
+        m->ulParameterLen = sizeof store->pss;
         break;
     case PARAM_ULONG:
         store->ulong = (CK_ULONG)rb_u64(r);

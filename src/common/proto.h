@@ -55,6 +55,7 @@ enum proto_op {
     OP_GENERATE_RANDOM,
     /* Keys */
     OP_GENERATE_KEY = 90,
+    OP_GENERATE_KEY_PAIR,     /* session, mechanism, public and private templates */
     /* Encryption and decryption: u8 direction (0 encrypt, 1 decrypt) after the
        session. Data calls carry u8 has-output, u64 output capacity, u64 total
        input length, bytes input (empty when only the length is asked). */
@@ -113,15 +114,17 @@ void proto_free_template(CK_ATTRIBUTE *t, CK_ULONG n);
  * A mechanism on the wire: u64 type, u8 parameter form, then the parameter.
  * Forms: 0 none; 1 opaque bytes (IVs and other byte strings); 2 an
  * CK_AES_CTR_PARAMS (u64 counter bits, 16 bytes); 3 a CK_GCM_PARAMS (bytes IV,
- * u64 IV bits, bytes AAD, u64 tag bits); 4 a CK_ULONG (u64). Structures that hold CK_ULONGs or
+ * u64 IV bits, bytes AAD, u64 tag bits); 4 a CK_ULONG (u64); 5 a
+ * CK_RSA_PKCS_PSS_PARAMS (three u64). Structures that hold CK_ULONGs or
  * pointers always travel in their own form, never as memory images.
  */
-enum { PARAM_NONE, PARAM_BYTES, PARAM_CTR, PARAM_GCM, PARAM_ULONG };
+enum { PARAM_NONE, PARAM_BYTES, PARAM_CTR, PARAM_GCM, PARAM_ULONG, PARAM_PSS };
 
 typedef union proto_param {
     CK_AES_CTR_PARAMS ctr;
     CK_GCM_PARAMS gcm;
     CK_ULONG ulong;            /* the _GENERAL MACs' output length */
+    CK_RSA_PKCS_PSS_PARAMS pss;
 } proto_param_t;
 
 CK_RV proto_put_mechanism(wbuf_t *b, const CK_MECHANISM *m);

@@ -114,6 +114,10 @@ CK_RV hsm_verify_final(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, const CK_BYT
 CK_RV hsm_generate_key(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, const CK_MECHANISM *m,
                        const CK_ATTRIBUTE *t, CK_ULONG n, CK_OBJECT_HANDLE *out);
 
+CK_RV hsm_generate_key_pair(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, const CK_MECHANISM *m,
+                            const CK_ATTRIBUTE *pub_t, CK_ULONG npub, const CK_ATTRIBUTE *priv_t,
+                            CK_ULONG npriv, CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv);
+
 /* Digests and random. A NULL out asks for the length (operation stays). */
 CK_RV hsm_digest_init(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, const CK_MECHANISM *m);
 CK_RV hsm_digest(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, const CK_BYTE *data,

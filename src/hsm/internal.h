@@ -37,6 +37,7 @@ typedef struct object {
     CK_SESSION_HANDLE session; /* session objects: the session that made it */
     attr_t *attrs;
     size_t nattrs;
+    EVP_PKEY *pkey;            /* asymmetric keys: built on first use (pkey.c) */
     struct object *next, *prev; /* in tok->objects */
 } object_t;
 
@@ -68,8 +69,15 @@ typedef struct sign_op {
     bool active;
     bool multi;
     const struct sign_mech *sm;
-    size_t out_len;            /* MAC length (general forms: as asked) */
-    EVP_MAC_CTX *mac;
+    size_t out_len;            /* signature or MAC length */
+    EVP_MAC_CTX *mac;          /* HMAC, CMAC */
+    EVP_PKEY *pkey;            /* asymmetric: the key (a reference) */
+    EVP_MD_CTX *md;            /* hash-and-sign mechanisms */
+    const EVP_MD *pss_md, *pss_mgf;
+    int pss_salt;
+    size_t field_bytes;        /* ECDSA: size of r and of s */
+    uint8_t *buf;              /* mechanisms that sign the data whole */
+    size_t len, cap;
 } sign_op_t;
 
 typedef struct session {
@@ -205,16 +213,36 @@ typedef struct key_use {
     CK_KEY_TYPE type;
     uint8_t *value;            /* secret keys: the value (wipe with key_use_free) */
     size_t len;
+    EVP_PKEY *pkey;            /* asymmetric keys: a reference */
+    size_t field_bytes;        /* EC keys: the size of r and s */
 } key_use_t;
 
 CK_RV key_for_use(hsm_t *h, session_t *s, CK_OBJECT_HANDLE key, CK_ATTRIBUTE_TYPE usage,
                   CK_MECHANISM_TYPE mech, key_use_t *out);
 void key_use_free(key_use_t *k);
 
+/* pkey.c */
+/* The object's key as an EVP_PKEY with a reference for the caller, built on
+   first use (h->lock held); NULL when its components make no key. */
+EVP_PKEY *pkey_of(object_t *o);
+int pkey_curve(const uint8_t *ec_params, size_t n, const char **name, size_t *field_bytes);
+
+typedef struct pkey_attrs {
+    CK_ATTRIBUTE a[12];
+    size_t n;
+} pkey_attrs_t;
+
+/* The key-material attributes of a generated key's two objects. */
+int pkey_to_attrs(const EVP_PKEY *pk, CK_KEY_TYPE kt, size_t field_bytes, pkey_attrs_t *pub,
+                  pkey_attrs_t *priv);
+void pkey_attrs_free(pkey_attrs_t *a);
+
 /* keygen.c */
 /* The 3-byte check value of a secret key: 0, or 1 when the key type has
    none, or -1 on failure. */
 int key_check_value(CK_KEY_TYPE kt, const uint8_t *key, size_t len, uint8_t out[3]);
+/* Take back an object just inserted (wlock held for token objects). */
+void object_discard(hsm_t *h, CK_OBJECT_HANDLE handle);
 /* Insert a new object made for session s (wlock held for token objects). */
 CK_RV object_insert(hsm_t *h, session_t *s, object_t *o, CK_USER_TYPE who, CK_OBJECT_HANDLE *out);
 

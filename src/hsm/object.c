@@ -18,6 +18,7 @@ void object_free(object_t *o)
 {
     if (!o)
         return;
+    EVP_PKEY_free(o->pkey);
     attrs_free(o);
     free(o);
 }
@@ -629,6 +630,17 @@ CK_RV key_for_use(hsm_t *h, session_t *s, CK_OBJECT_HANDLE key, CK_ATTRIBUTE_TYP
             goto out;
         }
     }
+    if (out->cls != CKO_SECRET_KEY) {
+        if (!(out->pkey = pkey_of(o))) {
+            rv = CKR_KEY_TYPE_INCONSISTENT; /* its components make no usable key */
+            goto out;
+        }
+        const attr_t *ecp = obj_attr(o, CKA_EC_PARAMS);
+        const char *curve;
+        if (ecp && pkey_curve(ecp->val, ecp->len, &curve, &out->field_bytes))
+            out->field_bytes = 0;
+        goto out;
+    }
     const attr_t *v = obj_attr(o, CKA_VALUE);
     if (out->cls == CKO_SECRET_KEY && v) {
         out->value = malloc(v->len ? v->len : 1);
@@ -650,5 +662,18 @@ void key_use_free(key_use_t *k)
         secure_zero(k->value, k->len);
         free(k->value);
     }
+    EVP_PKEY_free(k->pkey);
     memset(k, 0, sizeof *k);
+}
+
+void object_discard(hsm_t *h, CK_OBJECT_HANDLE handle)
+{
+    pthread_mutex_lock(&h->lock);
+    object_t *o = hmap_get(&h->objects, handle);
+    if (o)
+        object_unlink_locked(h, o);
+    pthread_mutex_unlock(&h->lock);
+    if (o && o->on_token)
+        (void)store_object_delete(h->store, handle);
+    object_free(o);
 }

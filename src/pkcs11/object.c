@@ -199,3 +199,30 @@ CK_RV C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     p11_end(&c);
     return rv;
 }
+
+CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+                        CK_ATTRIBUTE_PTR pPublicKeyTemplate, CK_ULONG ulPublicKeyAttributeCount,
+                        CK_ATTRIBUTE_PTR pPrivateKeyTemplate, CK_ULONG ulPrivateKeyAttributeCount,
+                        CK_OBJECT_HANDLE_PTR phPublicKey, CK_OBJECT_HANDLE_PTR phPrivateKey)
+{
+    call_t c;
+    CK_RV rv = p11_begin(&c, OP_GENERATE_KEY_PAIR);
+    if (rv)
+        return rv;
+    wb_u64(c.w, hSession);
+    if (!phPublicKey || !phPrivateKey || (ulPublicKeyAttributeCount && !pPublicKeyTemplate) ||
+        (ulPrivateKeyAttributeCount && !pPrivateKeyTemplate))
+        rv = CKR_ARGUMENTS_BAD;
+    else if ((rv = proto_put_mechanism(c.w, pMechanism)) == CKR_OK &&
+             (rv = proto_put_template(c.w, pPublicKeyTemplate, ulPublicKeyAttributeCount)) == CKR_OK &&
+             (rv = proto_put_template(c.w, pPrivateKeyTemplate, ulPrivateKeyAttributeCount)) ==
+                 CKR_OK &&
+             (rv = p11_send(&c)) == CKR_OK) {
+        *phPublicKey = (CK_OBJECT_HANDLE)rb_u64(&c.r);
+        *phPrivateKey = (CK_OBJECT_HANDLE)rb_u64(&c.r);
+        if (c.r.err)
+            rv = CKR_DEVICE_ERROR;
+    }
+    p11_end(&c);
+    return rv;
+}

@@ -562,6 +562,28 @@ static CK_RV op_verify_final(req_t *q)
     return hsm_verify_final(q->h, q->app, s, sig, (CK_ULONG)sn);
 }
 
+static CK_RV op_generate_key_pair(req_t *q)
+{
+    CK_SESSION_HANDLE s = U64(q);
+    CK_MECHANISM m;
+    proto_param_t store;
+    CK_ATTRIBUTE *pt = NULL, *kt = NULL;
+    CK_ULONG npt = 0, nkt = 0;
+    if (!proto_get_mechanism(q->r, &m, &store))
+        return CKR_ARGUMENTS_BAD;
+    CK_RV rv = proto_get_template(q->r, &pt, &npt);
+    if (rv == CKR_OK)
+        rv = proto_get_template(q->r, &kt, &nkt);
+    CK_OBJECT_HANDLE pub = 0, priv = 0;
+    if (rv == CKR_OK && rb_done(q->r))
+        rv = hsm_generate_key_pair(q->h, q->app, s, &m, pt, npt, kt, nkt, &pub, &priv);
+    proto_free_template(pt, npt);
+    proto_free_template(kt, nkt);
+    wb_u64(q->w, pub);
+    wb_u64(q->w, priv);
+    return rv;
+}
+
 static CK_RV op_generate_key(req_t *q)
 {
     CK_SESSION_HANDLE s = U64(q);
@@ -764,6 +786,7 @@ static const struct {
     { OP_DIGEST_FINAL, op_digest_final },
     { OP_SEED_RANDOM, op_seed_random },
     { OP_GENERATE_KEY, op_generate_key },
+    { OP_GENERATE_KEY_PAIR, op_generate_key_pair },
     { OP_CRYPT_INIT, op_crypt_init },
     { OP_CRYPT, op_crypt },
     { OP_CRYPT_UPDATE, op_crypt_update },

@@ -106,6 +106,20 @@ expect "encrypt AES-CBC-PAD" 0 "" -- $T --slot 1 --login --pin 2468 --encrypt --
 [ "$(stat -c %s "$work/enc")" = 1008 ] && ok "ciphertext length" || bad "ciphertext length"
 expect "decrypt AES-CBC-PAD" 0 "" -- $T --slot 1 --login --pin 2468 --decrypt --id 0a -m AES-CBC-PAD --iv $IV -i "$work/enc" -o "$work/dec"
 cmp -s "$work/plain" "$work/dec" && ok "AES round trip" || bad "AES round trip"
+# key pairs: what the token signs, plain openssl verifies
+echo "a message to sign" > "$work/msg"
+expect "keypairgen RSA-2048" 0 "Private Key Object; RSA" -- $T --slot 1 --login --pin 2468 --keypairgen --key-type rsa:2048 --label rsa1 --id 01
+expect "keypairgen EC P-256" 0 "Private Key Object; EC" -- $T --slot 1 --login --pin 2468 --keypairgen --key-type EC:prime256v1 --label ec1 --id 02
+expect "sign SHA256-RSA-PKCS" 0 "" -- $T --slot 1 --login --pin 2468 --sign --id 01 -m SHA256-RSA-PKCS -i "$work/msg" -o "$work/rsa.sig"
+expect "export RSA public key" 0 "" -- $T --slot 1 --read-object --type pubkey --id 01 -o "$work/rsa.der"
+openssl rsa -pubin -inform DER -in "$work/rsa.der" -out "$work/rsa.pem" 2>/dev/null
+expect "openssl verifies the RSA signature" 0 "Verified OK" -- openssl dgst -sha256 -verify "$work/rsa.pem" -signature "$work/rsa.sig" "$work/msg"
+expect "sign ECDSA-SHA256" 0 "" -- $T --slot 1 --login --pin 2468 --sign --id 02 -m ECDSA-SHA256 --signature-format openssl -i "$work/msg" -o "$work/ec.sig"
+expect "export EC public key" 0 "" -- $T --slot 1 --read-object --type pubkey --id 02 -o "$work/ec.der"
+openssl ec -pubin -inform DER -in "$work/ec.der" -out "$work/ec.pem" 2>/dev/null
+expect "openssl verifies the ECDSA signature" 0 "Verified OK" -- openssl dgst -sha256 -verify "$work/ec.pem" -signature "$work/ec.sig" "$work/msg"
+expect "token verifies" 0 "Signature is valid" -- $T --slot 1 --login --pin 2468 --verify --id 01 -m SHA256-RSA-PKCS -i "$work/msg" --signature-file "$work/rsa.sig"
+expect "pkcs11-tool --test" 0 "No errors" -- $T --slot 1 --login --pin 2468 --test
 expect "keygen DES3" 0 "Key generated" -- $T --slot 1 --login --pin 2468 --keygen --key-type DES3:24 --label des1
 
 # --- GnuTLS p11tool

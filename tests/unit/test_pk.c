@@ -1,0 +1,276 @@
+/*
+ * Asymmetric keys in the core: key pair generation (RSA, EC, Ed25519) with
+ * truthful attributes, signatures checked by OpenSSL outside the HSM and
+ * the reverse, imported keys, and the errors the operations name.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/param_build.h>
+#include <openssl/rsa.h>
+
+#include "fixture.h"
+
+static const CK_BYTE P256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
+static const CK_BYTE P384[] = { 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22 };
+static const CK_BYTE P521[] = { 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23 };
+static const CK_BYTE ED25519[] = { 0x06, 0x03, 0x2b, 0x65, 0x70 };
+
+static void gen_rsa(fx_t *f, CK_SESSION_HANDLE s, CK_ULONG bits, CK_OBJECT_HANDLE *pub,
+                    CK_OBJECT_HANDLE *priv)
+{
+    CK_MECHANISM m = { CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0 };
+    CK_BBOOL yes = CK_TRUE;
+    CK_ATTRIBUTE pt[] = { { CKA_MODULUS_BITS, &bits, sizeof bits }, { CKA_VERIFY, &yes, 1 } };
+    CK_ATTRIBUTE kt[] = { { CKA_SIGN, &yes, 1 }, { CKA_LABEL, "rsa", 3 } };
+    assert_int_equal(hsm_generate_key_pair(f->h, A, s, &m, pt, 2, kt, 2, pub, priv), CKR_OK);
+}
+
+static void gen_ec(fx_t *f, CK_SESSION_HANDLE s, const CK_BYTE *curve, size_t n, bool edwards,
+                   CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv)
+{
+    CK_MECHANISM m = { edwards ? CKM_EC_EDWARDS_KEY_PAIR_GEN : CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+    CK_ATTRIBUTE pt[] = { { CKA_EC_PARAMS, (void *)curve, (CK_ULONG)n } };
+    assert_int_equal(hsm_generate_key_pair(f->h, A, s, &m, pt, 1, NULL, 0, pub, priv), CKR_OK);
+}
+
+/* The public key object as an OpenSSL key, built from its attributes. */
+static EVP_PKEY *public_key(fx_t *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE pub, CK_KEY_TYPE kt,
+                            const char *group)
+{
+    CK_BYTE a[600], b[600];
+    EVP_PKEY *pk = NULL;
+    if (kt == CKK_RSA) {
+        CK_ATTRIBUTE t[] = { { CKA_MODULUS, a, sizeof a }, { CKA_PUBLIC_EXPONENT, b, sizeof b } };
+        assert_int_equal(hsm_get_attribute_value(f->h, A, s, pub, t, 2), CKR_OK);
+        OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+        BIGNUM *n = BN_bin2bn(a, (int)t[0].ulValueLen, NULL), *e = BN_bin2bn(b, (int)t[1].ulValueLen, NULL);
+        OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n);
+        OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e);
+        OSSL_PARAM *p = OSSL_PARAM_BLD_to_param(bld);
+        EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+        assert_int_equal(EVP_PKEY_fromdata_init(ctx), 1);
+        assert_int_equal(EVP_PKEY_fromdata(ctx, &pk, EVP_PKEY_PUBLIC_KEY, p), 1);
+        EVP_PKEY_CTX_free(ctx);
+        OSSL_PARAM_free(p);
+        OSSL_PARAM_BLD_free(bld);
+        BN_free(n);
+        BN_free(e);
+        return pk;
+    }
+    CK_ATTRIBUTE t = { CKA_EC_POINT, a, sizeof a };
+    assert_int_equal(hsm_get_attribute_value(f->h, A, s, pub, &t, 1), CKR_OK);
+    size_t hdr = a[1] & 0x80 ? 2 + (a[1] & 0x7f) : 2;
+    assert_int_equal(a[0], 0x04);
+    if (kt == CKK_EC_EDWARDS)
+        return EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, a + hdr, t.ulValueLen - hdr);
+    OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+    OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0);
+    OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, a + hdr, t.ulValueLen - hdr);
+    OSSL_PARAM *p = OSSL_PARAM_BLD_to_param(bld);
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+    assert_int_equal(EVP_PKEY_fromdata_init(ctx), 1);
+    assert_int_equal(EVP_PKEY_fromdata(ctx, &pk, EVP_PKEY_PUBLIC_KEY, p), 1);
+    EVP_PKEY_CTX_free(ctx);
+    OSSL_PARAM_free(p);
+    OSSL_PARAM_BLD_free(bld);
+    return pk;
+}
+
+static void test_rsa(void **state)
+{
+    fx_t *f = *state;
+    CK_SESSION_HANDLE s = open_user(f, A);
+    CK_OBJECT_HANDLE pub, priv;
+    gen_rsa(f, s, 2048, &pub, &priv);
+    CK_ULONG bits = 0, kgm = 0;
+    CK_BBOOL local = 0, asens = 0, sens = 0;
+    CK_ATTRIBUTE g[] = { { CKA_MODULUS_BITS, &bits, sizeof bits }, { CKA_LOCAL, &local, 1 },
+                         { CKA_KEY_GEN_MECHANISM, &kgm, sizeof kgm } };
+    assert_int_equal(hsm_get_attribute_value(f->h, A, s, pub, g, 3), CKR_OK);
+    assert_int_equal(bits, 2048);
+    assert_int_equal(local, CK_TRUE);
+    assert_int_equal(kgm, CKM_RSA_PKCS_KEY_PAIR_GEN);
+    CK_BYTE d[512];
+    CK_ATTRIBUTE kg[] = { { CKA_ALWAYS_SENSITIVE, &asens, 1 }, { CKA_SENSITIVE, &sens, 1 },
+                          { CKA_PRIVATE_EXPONENT, d, sizeof d } };
+    assert_int_equal(hsm_get_attribute_value(f->h, A, s, priv, kg, 3), CKR_ATTRIBUTE_SENSITIVE);
+    assert_int_equal(asens, CK_TRUE);
+    assert_int_equal(sens, CK_TRUE);
+
+    EVP_PKEY *pk = public_key(f, s, pub, CKK_RSA, NULL);
+    const CK_BYTE msg[] = "the message";
+    CK_BYTE sig[512];
+    CK_ULONG len = sizeof sig;
+    /* SHA256_RSA_PKCS: OpenSSL verifies what the HSM signed. */
+    CK_MECHANISM m = { CKM_SHA256_RSA_PKCS, NULL, 0 };
+    assert_int_equal(hsm_sign_init(f->h, A, s, HSM_SIGN, &m, priv), CKR_OK);
+    assert_int_equal(hsm_sign(f->h, A, s, msg, sizeof msg, NULL, &len), CKR_OK);
+    assert_int_equal(len, 256);
+    assert_int_equal(hsm_sign(f->h, A, s, msg, sizeof msg, sig, &len), CKR_OK);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    assert_int_equal(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pk), 1);
+    assert_int_equal(EVP_DigestVerify(md, sig, len, msg, sizeof msg), 1);
+    /* and the HSM verifies it, and refuses a changed one */
+    assert_int_equal(hsm_sign_init(f->h, A, s, HSM_VERIFY, &m, pub), CKR_OK);
+    assert_int_equal(hsm_verify(f->h, A, s, msg, sizeof msg, sig, len), CKR_OK);
+    sig[10] ^= 1;
+    assert_int_equal(hsm_sign_init(f->h, A, s, HSM_VERIFY, &m, pub), CKR_OK);
+    assert_int_equal(hsm_verify(f->h, A, s, msg, sizeof msg, sig, len), CKR_SIGNATURE_INVALID);
+    /* PSS over a hash the caller made; OpenSSL verifies. */
+    CK_BYTE hash[32];
+    EVP_Digest(msg, sizeof msg, hash, NULL, EVP_sha256(), NULL);
+    CK_RSA_PKCS_PSS_PARAMS pss = { CKM_SHA256, CKG_MGF1_SHA256, 32 };
+    CK_MECHANISM pm = { CKM_RSA_PKCS_PSS, &pss, sizeof pss };
+    len = sizeof sig;
+    assert_int_equal(hsm_sign_init(f->h, A, s, HSM_SIGN, &pm, priv), CKR_OK);
+    assert_int_equal(hsm_sign(f->h, A, s, hash, 32, sig, &len), CKR_OK);
+    EVP_PKEY_CTX *vctx = EVP_PKEY_CTX_new(pk, NULL);
+    assert_int_equal(EVP_PKEY_verify_init(vctx), 1);
+    EVP_PKEY_CTX_set_rsa_padding(vctx, RSA_PKCS1_PSS_PADDING);
+    EVP_PKEY_CTX_set_signature_md(vctx, EVP_sha256());
+    EVP_PKEY_CTX_set_rsa_pss_saltlen(vctx, 32);
+    assert_int_equal(EVP_PKEY_verify(vctx, sig, len, hash, 32), 1);
+    EVP_PKEY_CTX_free(vctx);
+    /* PSS: wrong hash length, salt too long. */
+    assert_int_equal(hsm_sign_init(f->h, A, s, HSM_SIGN, &pm, priv), CKR_OK);
+    len = sizeof sig;
+    assert_int_equal(hsm_sign(f->h, A, s, hash, 20, sig, &len), CKR_DATA_LEN_RANGE);
+    CK_RSA_PKCS_PSS_PARAMS big_salt = { CKM_SHA256, CKG_MGF1_SHA256, 300 };
+    CK_MECHANISM bm = { CKM_RSA_PKCS_PSS, &big_salt, sizeof big_salt };
+    assert_int_equal(hsm_sign_init(f->h, A, s, HSM_SIGN, &bm, priv), CKR_MECHANISM_PARAM_INVALID);
+    CK_RSA_PKCS_PSS_PARAMS other = { CKM_SHA_1, CKG_MGF1_SHA1, 20 };
+    CK_MECHANISM hm = { CKM_SHA256_RSA_PKCS_PSS, &other, sizeof other };
+    assert_int_equal(hsm_sign_init(f->h, A, s, HSM_SIGN, &hm, priv), CKR_MECHANISM_PARAM_INVALID);
+    /* Raw PKCS#1 v1.5 of a caller's DigestInfo, and its length limit. */
+    CK_MECHANISM raw = { CKM_RSA_PKCS, NULL, 0 };
+    CK_BYTE big[300] = { 0 };
+    assert_int_equal(hsm_sign_init(f->h, A, s, HSM_SIGN, &raw, priv), CKR_OK);
+    len = sizeof sig;
+    assert_int_equal(hsm_sign(f->h, A, s, big, 246, sig, &len), CKR_DATA_LEN_RANGE);
+    assert_int_equal(hsm_sign_init(f->h, A, s, HSM_SIGN, &raw, priv), CKR_OK);
+    len = sizeof sig;
+    assert_int_equal(hsm_sign(f->h, A, s, big, 35, sig, &len), CKR_OK);
+    /* Keys of the wrong kind or role. */
+    CK_MECHANISM ecdsa = { CKM_ECDSA, NULL, 0 };
+    assert_int_equal(hsm_sign_init(f->h, A, s, HSM_SIGN, &ecdsa, priv), CKR_KEY_TYPE_INCONSISTENT);
+    assert_int_equal(hsm_sign_init(f->h, A, s, HSM_SIGN, &m, pub), CKR_KEY_FUNCTION_NOT_PERMITTED);
+    /* Too small a modulus is refused at generation. */
+    CK_OBJECT_HANDLE a, b;
+    CK_MECHANISM gm = { CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0 };
+    CK_ULONG small = 1024;
+    CK_ATTRIBUTE st[] = { { CKA_MODULUS_BITS, &small, sizeof small } };
+    assert_int_equal(hsm_generate_key_pair(f->h, A, s, &gm, st, 1, NULL, 0, &a, &b),
+                     CKR_KEY_SIZE_RANGE);
+    assert_int_equal(hsm_generate_key_pair(f->h, A, s, &gm, NULL, 0, NULL, 0, &a, &b),
+                     CKR_TEMPLATE_INCOMPLETE);
+    EVP_MD_CTX_free(md);
+    EVP_PKEY_free(pk);
+}
+
+static void ec_round(fx_t *f, CK_SESSION_HANDLE s, const CK_BYTE *curve, size_t n,
+                     const char *group, size_t fb)
+{
+    CK_OBJECT_HANDLE pub, priv;
+    gen_ec(f, s, curve, n, false, &pub, &priv);
+    EVP_PKEY *pk = public_key(f, s, pub, CKK_EC, group);
+    const CK_BYTE msg[] = "ecdsa message";
+    CK_BYTE sig[200];
+    CK_ULONG len = sizeof sig;
+    CK_MECHANISM m = { CKM_ECDSA_SHA256, NULL, 0 };
+    assert_int_equal(hsm_sign_init(f->h, A, s, HSM_SIGN, &m, priv), CKR_OK);
+    assert_int_equal(hsm_sign_update(f->h, A, s, HSM_SIGN, msg, 5), CKR_OK);
+    assert_int_equal(hsm_sign_update(f->h, A, s, HSM_SIGN, msg + 5, sizeof msg - 5), CKR_OK);
+    assert_int_equal(hsm_sign_final(f->h, A, s, sig, &len), CKR_OK);
+    assert_int_equal(len, 2 * fb);
+    /* r || s to DER, for OpenSSL */
+    ECDSA_SIG *es = ECDSA_SIG_new();
+    ECDSA_SIG_set0(es, BN_bin2bn(sig, (int)fb, NULL), BN_bin2bn(sig + fb, (int)fb, NULL));
+    unsigned char *der = NULL;
+    int dl = i2d_ECDSA_SIG(es, &der);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    assert_int_equal(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pk), 1);
+    assert_int_equal(EVP_DigestVerify(md, der, (size_t)dl, msg, sizeof msg), 1);
+    /* The HSM verifies a signature OpenSSL made with... its own key: sign
+       the hash with CKM_ECDSA and verify it both ways. */
+    CK_BYTE hash[32];
+    EVP_Digest(msg, sizeof msg, hash, NULL, EVP_sha256(), NULL);
+    CK_MECHANISM raw = { CKM_ECDSA, NULL, 0 };
+    len = sizeof sig;
+    assert_int_equal(hsm_sign_init(f->h, A, s, HSM_SIGN, &raw, priv), CKR_OK);
+    assert_int_equal(hsm_sign(f->h, A, s, hash, 32, sig, &len), CKR_OK);
+    assert_int_equal(hsm_sign_init(f->h, A, s, HSM_VERIFY, &m, pub), CKR_OK);
+    assert_int_equal(hsm_verify(f->h, A, s, msg, sizeof msg, sig, len), CKR_OK);
+    assert_int_equal(hsm_sign_init(f->h, A, s, HSM_VERIFY, &m, pub), CKR_OK);
+    assert_int_equal(hsm_verify(f->h, A, s, msg, sizeof msg, sig, len - 1),
+                     CKR_SIGNATURE_LEN_RANGE);
+    OPENSSL_free(der);
+    ECDSA_SIG_free(es);
+    EVP_MD_CTX_free(md);
+    EVP_PKEY_free(pk);
+}
+
+static void test_ec(void **state)
+{
+    fx_t *f = *state;
+    CK_SESSION_HANDLE s = open_user(f, A);
+    ec_round(f, s, P256, sizeof P256, "P-256", 32);
+    ec_round(f, s, P384, sizeof P384, "P-384", 48);
+    ec_round(f, s, P521, sizeof P521, "P-521", 66);
+    CK_OBJECT_HANDLE a, b;
+    CK_MECHANISM m = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+    static const CK_BYTE secp256k1[] = { 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a };
+    CK_ATTRIBUTE bad[] = { { CKA_EC_PARAMS, (void *)secp256k1, sizeof secp256k1 } };
+    assert_int_equal(hsm_generate_key_pair(f->h, A, s, &m, bad, 1, NULL, 0, &a, &b),
+                     CKR_CURVE_NOT_SUPPORTED);
+    assert_int_equal(hsm_generate_key_pair(f->h, A, s, &m, NULL, 0, NULL, 0, &a, &b),
+                     CKR_TEMPLATE_INCOMPLETE);
+    CK_ATTRIBUTE withpt[] = { { CKA_EC_PARAMS, (void *)P256, sizeof P256 },
+                              { CKA_EC_POINT, (void *)P256, sizeof P256 } };
+    assert_int_equal(hsm_generate_key_pair(f->h, A, s, &m, withpt, 2, NULL, 0, &a, &b),
+                     CKR_ATTRIBUTE_READ_ONLY);
+}
+
+static void test_eddsa(void **state)
+{
+    fx_t *f = *state;
+    CK_SESSION_HANDLE s = open_user(f, A);
+    CK_OBJECT_HANDLE pub, priv;
+    gen_ec(f, s, ED25519, sizeof ED25519, true, &pub, &priv);
+    EVP_PKEY *pk = public_key(f, s, pub, CKK_EC_EDWARDS, NULL);
+    const CK_BYTE msg[] = "an Ed25519 message";
+    CK_BYTE sig[64];
+    CK_ULONG len = sizeof sig;
+    CK_MECHANISM m = { CKM_EDDSA, NULL, 0 };
+    assert_int_equal(hsm_sign_init(f->h, A, s, HSM_SIGN, &m, priv), CKR_OK);
+    assert_int_equal(hsm_sign(f->h, A, s, msg, sizeof msg, sig, &len), CKR_OK);
+    assert_int_equal(len, 64);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    assert_int_equal(EVP_DigestVerifyInit(md, NULL, NULL, NULL, pk), 1);
+    assert_int_equal(EVP_DigestVerify(md, sig, 64, msg, sizeof msg), 1);
+    assert_int_equal(hsm_sign_init(f->h, A, s, HSM_VERIFY, &m, pub), CKR_OK);
+    assert_int_equal(hsm_verify(f->h, A, s, msg, sizeof msg, sig, 64), CKR_OK);
+    /* An Ed25519 curve for the EC generator is a contradiction. */
+    CK_OBJECT_HANDLE a, b;
+    CK_MECHANISM ecm = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+    CK_ATTRIBUTE t[] = { { CKA_EC_PARAMS, (void *)ED25519, sizeof ED25519 } };
+    assert_int_equal(hsm_generate_key_pair(f->h, A, s, &ecm, t, 1, NULL, 0, &a, &b),
+                     CKR_TEMPLATE_INCONSISTENT);
+    EVP_MD_CTX_free(md);
+    EVP_PKEY_free(pk);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_rsa, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ec, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_eddsa, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
