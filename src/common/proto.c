@@ -218,6 +218,17 @@ CK_RV proto_put_mechanism(wbuf_t *b, const CK_MECHANISM *m)
         wb_u64(b, gcm.ulIvBits);
         wb_bytes(b, gcm.pAAD, gcm.ulAADLen);
         wb_u64(b, gcm.ulTagBits);
+    } else if (m->mechanism == CKM_RSA_PKCS_OAEP &&
+               m->ulParameterLen == sizeof(CK_RSA_PKCS_OAEP_PARAMS)) {
+        CK_RSA_PKCS_OAEP_PARAMS o;
+        memcpy(&o, m->pParameter, sizeof o);
+        if ((o.ulSourceDataLen && !o.pSourceData) || o.ulSourceDataLen > 65536)
+            return CKR_MECHANISM_PARAM_INVALID;
+        wb_u8(b, PARAM_OAEP);
+        wb_u64(b, o.hashAlg);
+        wb_u64(b, o.mgf);
+        wb_u64(b, o.source);
+        wb_bytes(b, o.pSourceData, o.ulSourceDataLen);
     } else if (param_is_pss(m->mechanism) && m->ulParameterLen == sizeof(CK_RSA_PKCS_PSS_PARAMS)) {
         CK_RSA_PKCS_PSS_PARAMS pss;
         memcpy(&pss, m->pParameter, sizeof pss);
@@ -275,6 +286,15 @@ bool proto_get_mechanism(rbuf_t *r, CK_MECHANISM *m, proto_param_t *store)
         store->pss.sLen = (CK_ULONG)rb_u64(r);
         m->pParameter = &store->pss;
         m->ulParameterLen = sizeof store->pss;
+        break;
+    case PARAM_OAEP:
+        store->oaep.hashAlg = (CK_MECHANISM_TYPE)rb_u64(r);
+        store->oaep.mgf = (CK_RSA_PKCS_MGF_TYPE)rb_u64(r);
+        store->oaep.source = (CK_RSA_PKCS_OAEP_SOURCE_TYPE)rb_u64(r);
+        store->oaep.pSourceData = (void *)rb_bytes(r, &len);
+        store->oaep.ulSourceDataLen = (CK_ULONG)len;
+        m->pParameter = &store->oaep;
+        m->ulParameterLen = sizeof store->oaep;
         break;
     case PARAM_ULONG:
         store->ulong = (CK_ULONG)rb_u64(r);

