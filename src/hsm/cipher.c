@@ -19,11 +19,20 @@
 
 #include "internal.h"
 
-enum cipher_mode { M_ECB, M_CBC, M_CBC_PAD, M_CTR, M_GCM, M_RSA_PKCS, M_RSA_X509, M_RSA_OAEP };
+enum cipher_mode {
+    M_ECB, M_CBC, M_CBC_PAD, M_CTR, M_GCM, M_KW, M_KWP, /* AES modes index aes_names */
+    M_RSA_PKCS, M_RSA_X509, M_RSA_OAEP,
+};
 
 static bool is_rsa_mode(int mode)
 {
     return mode >= M_RSA_PKCS;
+}
+
+/* Modes that work on the whole input at once (no C_*Update). */
+static bool single_only(int mode)
+{
+    return mode == M_KW || mode == M_KWP || is_rsa_mode(mode);
 }
 
 typedef struct cipher_mech {
@@ -39,6 +48,7 @@ static const cipher_mech_t cipher_mechs[] = {
     { CKM_DES3_CBC, CKK_DES3, M_CBC },      { CKM_DES3_CBC_PAD, CKK_DES3, M_CBC_PAD },
     { CKM_RSA_PKCS, CKK_RSA, M_RSA_PKCS },  { CKM_RSA_X_509, CKK_RSA, M_RSA_X509 },
     { CKM_RSA_PKCS_OAEP, CKK_RSA, M_RSA_OAEP },
+    { CKM_AES_KEY_WRAP, CKK_AES, M_KW },    { CKM_AES_KEY_WRAP_PAD, CKK_AES, M_KWP },
 };
 
 static const cipher_mech_t *cipher_mech(CK_MECHANISM_TYPE m)
@@ -51,19 +61,22 @@ static const cipher_mech_t *cipher_mech(CK_MECHANISM_TYPE m)
 
 /* OpenSSL cipher methods, fetched once (an implicit fetch per operation
    would take OpenSSL's global locks). Index: key size x mode. */
-static const char *const aes_names[3][5] = {
-    { "AES-128-ECB", "AES-128-CBC", "AES-128-CBC", "AES-128-CTR", "AES-128-GCM" },
-    { "AES-192-ECB", "AES-192-CBC", "AES-192-CBC", "AES-192-CTR", "AES-192-GCM" },
-    { "AES-256-ECB", "AES-256-CBC", "AES-256-CBC", "AES-256-CTR", "AES-256-GCM" },
+static const char *const aes_names[3][7] = {
+    { "AES-128-ECB", "AES-128-CBC", "AES-128-CBC", "AES-128-CTR", "AES-128-GCM", "AES-128-WRAP",
+      "AES-128-WRAP-PAD" },
+    { "AES-192-ECB", "AES-192-CBC", "AES-192-CBC", "AES-192-CTR", "AES-192-GCM", "AES-192-WRAP",
+      "AES-192-WRAP-PAD" },
+    { "AES-256-ECB", "AES-256-CBC", "AES-256-CBC", "AES-256-CTR", "AES-256-GCM", "AES-256-WRAP",
+      "AES-256-WRAP-PAD" },
 };
-static EVP_CIPHER *aes_ciphers[3][5];
+static EVP_CIPHER *aes_ciphers[3][7];
 static EVP_CIPHER *des3_ciphers[2];
 static pthread_once_t fetch_once = PTHREAD_ONCE_INIT;
 
 static void fetch_ciphers(void)
 {
     for (int k = 0; k < 3; k++)
-        for (int m = 0; m < 5; m++)
+        for (int m = 0; m < 7; m++)
             aes_ciphers[k][m] = EVP_CIPHER_fetch(NULL, aes_names[k][m], NULL);
     des3_ciphers[0] = EVP_CIPHER_fetch(NULL, "DES-EDE3-ECB", NULL);
     des3_ciphers[1] = EVP_CIPHER_fetch(NULL, "DES-EDE3-CBC", NULL);
@@ -191,7 +204,7 @@ static CK_RV setup(crypt_op_t *op, const cipher_mech_t *cm, const CK_MECHANISM *
     size_t block = (size_t)EVP_CIPHER_get_block_size(cipher);
     const CK_GCM_PARAMS *gcm = NULL;
     op->mode = cm->mode;
-    op->block = cm->mode == M_CTR || cm->mode == M_GCM ? 1 : block;
+    op->block = cm->mode == M_CTR || cm->mode == M_GCM ? 1 : cm->mode >= M_KW ? 8 : block;
     op->tag_len = 0;
     switch (cm->mode) {
     case M_ECB:
@@ -222,11 +235,21 @@ static CK_RV setup(crypt_op_t *op, const cipher_mech_t *cm, const CK_MECHANISM *
             return CKR_MECHANISM_PARAM_INVALID;
         op->tag_len = gcm->ulTagBits / 8;
         break;
+    case M_KW:
+    case M_KWP:
+        /* An IV other than the RFC's default, when given, has its length. */
+        if (m->pParameter && m->ulParameterLen != (cm->mode == M_KW ? 8u : 4u))
+            return CKR_MECHANISM_PARAM_INVALID;
+        if (!m->pParameter && m->ulParameterLen)
+            return CKR_MECHANISM_PARAM_INVALID;
+        iv = m->pParameter;
+        break;
     default:
         return CKR_MECHANISM_INVALID; /* RSA modes are set up by rsa_setup */
     }
     if (!op->ctx && !(op->ctx = EVP_CIPHER_CTX_new()))
         return CKR_HOST_MEMORY;
+    EVP_CIPHER_CTX_set_flags(op->ctx, EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
     if (EVP_CipherInit_ex(op->ctx, cipher, NULL, NULL, NULL, enc) != 1)
         return CKR_FUNCTION_FAILED;
     if (gcm && EVP_CIPHER_CTX_ctrl(op->ctx, EVP_CTRL_GCM_SET_IVLEN, (int)gcm->ulIvLen, NULL) != 1)
@@ -390,6 +413,73 @@ out:
     return rv;
 }
 
+/* The most a single-part mode can output for n bytes of input. */
+static size_t whole_bound(const crypt_op_t *op, bool enc, size_t n)
+{
+    if (is_rsa_mode(op->mode))
+        return (size_t)EVP_PKEY_get_size(op->pkey);
+    if (op->mode == M_KW)
+        return enc ? n + 8 : (n >= 8 ? n - 8 : 0);
+    return enc ? (n + 7) / 8 * 8 + 8 : (n >= 8 ? n - 8 : 0); /* KWP */
+}
+
+/* RFC 3394/5649 key wrap as a cipher: all input at once. */
+static CK_RV kw_run(crypt_op_t *op, bool enc, const uint8_t *in, size_t n, uint8_t *out,
+                    size_t *produced)
+{
+    if (op->mode == M_KW && (n % 8 || n < (enc ? 16u : 24u)))
+        return enc ? CKR_DATA_LEN_RANGE : CKR_ENCRYPTED_DATA_LEN_RANGE;
+    if (op->mode == M_KWP && (enc ? n == 0 : n % 8 || n < 16))
+        return enc ? CKR_DATA_LEN_RANGE : CKR_ENCRYPTED_DATA_LEN_RANGE;
+    int got = 0, fin = 0;
+    if (n > INT32_MAX || EVP_CipherUpdate(op->ctx, out, &got, in, (int)n) != 1 || got < 0 ||
+        EVP_CipherFinal_ex(op->ctx, out + got, &fin) != 1)
+        return enc ? CKR_FUNCTION_FAILED : CKR_ENCRYPTED_DATA_INVALID;
+    *produced = (size_t)got + (size_t)fin;
+    return CKR_OK;
+}
+
+/*
+ * Single-part-only modes (RSA, key wrap): the work is done into scratch
+ * space, and copied out only when it fits, so that a buffer too small
+ * leaves the operation as it was.
+ */
+static CK_RV whole(crypt_op_t *op, bool enc, const uint8_t *in, size_t n, uint8_t *out,
+                   CK_ULONG *out_len)
+{
+    size_t bound = whole_bound(op, enc, n), got = bound;
+    if (!out) {
+        *out_len = (CK_ULONG)bound; /* for a decryption, at most this */
+        return CKR_OK;
+    }
+    uint8_t *tmp = malloc(bound + 16);
+    EVP_CIPHER_CTX *copy = NULL;
+    CK_RV rv;
+    if (!tmp)
+        return CKR_HOST_MEMORY;
+    if (is_rsa_mode(op->mode)) {
+        rv = rsa_run(op, enc, in, n, tmp, &got);
+    } else if (!(copy = EVP_CIPHER_CTX_new()) || EVP_CIPHER_CTX_copy(copy, op->ctx) != 1) {
+        rv = CKR_HOST_MEMORY;
+    } else {
+        EVP_CIPHER_CTX *keep = op->ctx;
+        op->ctx = copy;
+        rv = kw_run(op, enc, in, n, tmp, &got);
+        op->ctx = keep;
+    }
+    if (rv == CKR_OK && *out_len < got) {
+        *out_len = (CK_ULONG)got;
+        rv = CKR_BUFFER_TOO_SMALL;
+    } else if (rv == CKR_OK) {
+        memcpy(out, tmp, got);
+        *out_len = (CK_ULONG)got;
+    }
+    EVP_CIPHER_CTX_free(copy);
+    secure_zero(tmp, bound + 16);
+    free(tmp);
+    return rv;
+}
+
 /* Start an operation call: the session checked out, its operation found. */
 static CK_RV op_enter(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, enum hsm_crypt_dir dir,
                       session_t **s, crypt_op_t **op)
@@ -427,26 +517,9 @@ CK_RV hsm_crypt(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, enum hsm_crypt
         return op_leave(h, s, op, CKR_OPERATION_ACTIVE, true);
     if ((!in && n) || !out_len)
         return op_leave(h, s, op, CKR_ARGUMENTS_BAD, false);
-    if (is_rsa_mode(op->mode)) {
-        size_t k = (size_t)EVP_PKEY_get_size(op->pkey), got = k;
-        if (!out) {
-            *out_len = (CK_ULONG)k; /* for a decryption, at most this */
-            return op_leave(h, s, op, CKR_OK, true);
-        }
-        uint8_t *tmp = malloc(k);
-        if (!tmp)
-            return op_leave(h, s, op, CKR_HOST_MEMORY, false);
-        rv = rsa_run(op, enc, in, n, tmp, &got);
-        if (rv == CKR_OK && *out_len < got) {
-            *out_len = (CK_ULONG)got;
-            rv = CKR_BUFFER_TOO_SMALL;
-        } else if (rv == CKR_OK) {
-            memcpy(out, tmp, got);
-            *out_len = (CK_ULONG)got;
-        }
-        secure_zero(tmp, k);
-        free(tmp);
-        return op_leave(h, s, op, rv, rv == CKR_BUFFER_TOO_SMALL);
+    if (single_only(op->mode)) {
+        rv = whole(op, enc, in, n, out, out_len);
+        return op_leave(h, s, op, rv, rv == CKR_BUFFER_TOO_SMALL || (rv == CKR_OK && !out));
     }
     /* Length rules of block modes without padding, and of padded input. */
     if (op->block > 1 && op->mode != M_CBC_PAD && n % op->block)
@@ -492,7 +565,7 @@ CK_RV hsm_crypt_update(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, enum hs
         return rv;
     if ((!in && n) || !out_len)
         return op_leave(h, s, op, CKR_ARGUMENTS_BAD, false);
-    if (is_rsa_mode(op->mode)) /* RSA is single-part only */
+    if (single_only(op->mode))
         return op_leave(h, s, op, CKR_FUNCTION_NOT_SUPPORTED, false);
     size_t need = update_len(op, enc, n, &held);
     if (!out) {
@@ -545,7 +618,7 @@ CK_RV hsm_crypt_final(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, enum hsm
         return rv;
     if (!out_len)
         return op_leave(h, s, op, CKR_ARGUMENTS_BAD, false);
-    if (is_rsa_mode(op->mode))
+    if (single_only(op->mode))
         return op_leave(h, s, op, CKR_FUNCTION_NOT_SUPPORTED, false);
     if (op->block > 1 && op->mode != M_CBC_PAD && op->pending)
         return op_leave(h, s, op, len_error(op, enc), false);

@@ -21,6 +21,8 @@ static const mech_info_t mechs[] = {
     { CKM_AES_CBC_PAD, 16, 32, CRYPT },
     { CKM_AES_CTR, 16, 32, CRYPT },
     { CKM_AES_GCM, 16, 32, CRYPT },
+    { CKM_AES_KEY_WRAP, 16, 32, CRYPT },
+    { CKM_AES_KEY_WRAP_PAD, 16, 32, CRYPT },
     { CKM_DES3_ECB, 24, 24, CRYPT },
     { CKM_DES3_CBC, 24, 24, CRYPT },
     { CKM_DES3_CBC_PAD, 24, 24, CRYPT },

@@ -114,6 +114,57 @@ static void test_known_answers(void **state)
     assert_memory_equal(dback, eight, 16);
 }
 
+/* Single-part encryption and decryption against expected hex. */
+static void kat_single(fx_t *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE k, CK_MECHANISM *m,
+                       const char *pt, const char *ct)
+{
+    CK_BYTE in[64], want[80], out[80], back[80];
+    size_t n = unhex(pt, in), wn = unhex(ct, want);
+    CK_ULONG len = sizeof out, blen = 4;
+    assert_int_equal(hsm_crypt_init(f->h, A, s, HSM_ENCRYPT, m, k), CKR_OK);
+    assert_int_equal(hsm_crypt(f->h, A, s, HSM_ENCRYPT, in, (CK_ULONG)n, out, &len), CKR_OK);
+    assert_int_equal(len, wn);
+    assert_memory_equal(out, want, wn);
+    assert_int_equal(hsm_crypt_init(f->h, A, s, HSM_DECRYPT, m, k), CKR_OK);
+    assert_int_equal(hsm_crypt(f->h, A, s, HSM_DECRYPT, out, len, back, &blen),
+                     CKR_BUFFER_TOO_SMALL);
+    assert_int_equal(blen, n);
+    assert_int_equal(hsm_crypt(f->h, A, s, HSM_DECRYPT, out, len, back, &blen), CKR_OK);
+    assert_memory_equal(back, in, n);
+}
+
+static void test_key_wrap(void **state)
+{
+    fx_t *f = *state;
+    CK_SESSION_HANDLE s = open_user(f, A);
+    CK_MECHANISM kw = { CKM_AES_KEY_WRAP, NULL, 0 }, kwp = { CKM_AES_KEY_WRAP_PAD, NULL, 0 };
+    /* RFC 3394 section 4.1 */
+    CK_OBJECT_HANDLE k1 = secret(f, s, CKK_AES, "000102030405060708090a0b0c0d0e0f", true, true);
+    kat_single(f, s, k1, &kw, "00112233445566778899aabbccddeeff",
+               "1fa68b0a8112b447aef34bd8fb5a7b829d3e862371d2cfe5");
+    /* RFC 5649 section 6, both examples */
+    CK_OBJECT_HANDLE k2 = secret(f, s, CKK_AES, "5840df6e29b02af1ab493b705bf16ea1ae8338f4dcc176a8",
+                                 true, true);
+    kat_single(f, s, k2, &kwp, "c37b7e6492584340bed12207808941155068f738",
+               "138bdeaa9b8fa7fc61f97742e72248ee5ae6ae5360d1ae6a5f54f373fa543b6a");
+    kat_single(f, s, k2, &kwp, "466f7250617369", "afbeb0f07dfbf5419200f2ccb50bb24f");
+    /* Lengths the plain wrap does not take; a changed wrapping. */
+    CK_BYTE in[24] = { 0 }, out[40];
+    CK_ULONG len = sizeof out;
+    assert_int_equal(hsm_crypt_init(f->h, A, s, HSM_ENCRYPT, &kw, k1), CKR_OK);
+    assert_int_equal(hsm_crypt(f->h, A, s, HSM_ENCRYPT, in, 12, out, &len), CKR_DATA_LEN_RANGE);
+    assert_int_equal(hsm_crypt_init(f->h, A, s, HSM_ENCRYPT, &kw, k1), CKR_OK);
+    assert_int_equal(hsm_crypt_update(f->h, A, s, HSM_ENCRYPT, in, 16, out, &len),
+                     CKR_FUNCTION_NOT_SUPPORTED);
+    CK_BYTE wrapped[24];
+    unhex("1fa68b0a8112b447aef34bd8fb5a7b829d3e862371d2cfe5", wrapped);
+    wrapped[5] ^= 1;
+    len = sizeof out;
+    assert_int_equal(hsm_crypt_init(f->h, A, s, HSM_DECRYPT, &kw, k1), CKR_OK);
+    assert_int_equal(hsm_crypt(f->h, A, s, HSM_DECRYPT, wrapped, 24, out, &len),
+                     CKR_ENCRYPTED_DATA_INVALID);
+}
+
 static void test_gcm_rules(void **state)
 {
     fx_t *f = *state;
@@ -257,6 +308,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_known_answers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_wrap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gcm_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_operation_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_allowed_mechanisms, setup, teardown),
