@@ -56,6 +56,8 @@ enum proto_op {
     /* Keys */
     OP_GENERATE_KEY = 90,
     OP_GENERATE_KEY_PAIR,     /* session, mechanism, public and private templates */
+    OP_WRAP_KEY,              /* session, mechanism, u64 wrapping key, u64 key, u8 has-out, u64 cap */
+    OP_UNWRAP_KEY,            /* session, mechanism, u64 unwrapping key, bytes, template */
     /* Encryption and decryption: u8 direction (0 encrypt, 1 decrypt) after the
        session. Data calls carry u8 has-output, u64 output capacity, u64 total
        input length, bytes input (empty when only the length is asked). */

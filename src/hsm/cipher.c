@@ -646,3 +646,51 @@ CK_RV hsm_crypt_final(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, enum hsm
         *out_len = b;
     return op_leave(h, s, op, rv, false);
 }
+
+CK_RV crypt_oneshot(bool enc, const CK_MECHANISM *m, key_use_t *k, const uint8_t *in, size_t n,
+                    uint8_t **out, size_t *out_len)
+{
+    crypt_op_t op;
+    memset(&op, 0, sizeof op);
+    const cipher_mech_t *cm = cipher_mech(m->mechanism);
+    const EVP_CIPHER *cipher = NULL;
+    CK_RV rv;
+    *out = NULL;
+    *out_len = 0;
+    if (!cm)
+        return CKR_MECHANISM_INVALID;
+    if (k->type != cm->key_type)
+        return CKR_KEY_TYPE_INCONSISTENT;
+    if (is_rsa_mode(cm->mode))
+        rv = rsa_setup(&op, cm, m, k, enc);
+    else if (k->cls != CKO_SECRET_KEY)
+        rv = CKR_KEY_TYPE_INCONSISTENT;
+    else if (!(cipher = evp_cipher(cm, k->len)))
+        rv = CKR_KEY_SIZE_RANGE;
+    else
+        rv = setup(&op, cm, m, cipher, k, enc);
+    size_t cap = n + 64 + (op.pkey ? (size_t)EVP_PKEY_get_size(op.pkey) : 0);
+    uint8_t *buf = rv == CKR_OK ? malloc(cap) : NULL;
+    if (rv == CKR_OK && !buf)
+        rv = CKR_HOST_MEMORY;
+    if (rv == CKR_OK && single_only(cm->mode)) {
+        CK_ULONG got = (CK_ULONG)cap;
+        rv = whole(&op, enc, in, n, buf, &got);
+        *out_len = got;
+    } else if (rv == CKR_OK) {
+        size_t a = 0, b = 0;
+        if (op.block > 1 && cm->mode != M_CBC_PAD && n % op.block)
+            rv = enc ? CKR_DATA_LEN_RANGE : CKR_ENCRYPTED_DATA_LEN_RANGE;
+        else if ((rv = run(op.ctx, in, n, buf, &a)) == CKR_OK)
+            rv = finish(&op, op.ctx, enc, NULL, buf + a, &b);
+        *out_len = a + b;
+    }
+    if (rv == CKR_OK) {
+        *out = buf;
+    } else if (buf) {
+        secure_zero(buf, cap);
+        free(buf);
+    }
+    crypt_op_free(&op);
+    return rv;
+}

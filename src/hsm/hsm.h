@@ -118,6 +118,13 @@ CK_RV hsm_generate_key_pair(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, const C
                             const CK_ATTRIBUTE *pub_t, CK_ULONG npub, const CK_ATTRIBUTE *priv_t,
                             CK_ULONG npriv, CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv);
 
+/* Wrapping: out NULL asks for the length. */
+CK_RV hsm_wrap_key(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, const CK_MECHANISM *m,
+                   CK_OBJECT_HANDLE wrapping, CK_OBJECT_HANDLE key, CK_BYTE *out, CK_ULONG *out_len);
+CK_RV hsm_unwrap_key(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, const CK_MECHANISM *m,
+                     CK_OBJECT_HANDLE unwrapping, const CK_BYTE *wrapped, CK_ULONG len,
+                     const CK_ATTRIBUTE *t, CK_ULONG n, CK_OBJECT_HANDLE *out);
+
 /* Digests and random. A NULL out asks for the length (operation stays). */
 CK_RV hsm_digest_init(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, const CK_MECHANISM *m);
 CK_RV hsm_digest(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, const CK_BYTE *data,

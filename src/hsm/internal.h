@@ -223,15 +223,24 @@ typedef struct key_use {
     size_t field_bytes;        /* EC keys: the size of r and s */
 } key_use_t;
 
+/* An object the session may see (h->lock held); 0 or -1. */
+int object_find_visible(hsm_t *h, const session_t *s, CK_OBJECT_HANDLE handle, object_t **out);
 CK_RV key_for_use(hsm_t *h, session_t *s, CK_OBJECT_HANDLE key, CK_ATTRIBUTE_TYPE usage,
                   CK_MECHANISM_TYPE mech, key_use_t *out);
 void key_use_free(key_use_t *k);
+
+/* cipher.c: Encrypt or decrypt all of in at once with a key (wrapping); *out is
+   allocated (wipe it). Mechanism and key checks as in C_EncryptInit. */
+CK_RV crypt_oneshot(bool enc, const CK_MECHANISM *m, key_use_t *k, const uint8_t *in, size_t n,
+                    uint8_t **out, size_t *out_len);
 
 /* pkey.c */
 /* The object's key as an EVP_PKEY with a reference for the caller, built on
    first use (h->lock held); NULL when its components make no key. */
 EVP_PKEY *pkey_of(object_t *o);
 int pkey_curve(const uint8_t *ec_params, size_t n, const char **name, size_t *field_bytes);
+/* CKA_EC_PARAMS for an OpenSSL group name. */
+int pkey_curve_oid(const char *group, const uint8_t **oid, size_t *len, size_t *field_bytes);
 
 typedef struct pkey_attrs {
     CK_ATTRIBUTE a[12];

@@ -677,3 +677,8 @@ void object_discard(hsm_t *h, CK_OBJECT_HANDLE handle)
         (void)store_object_delete(h->store, handle);
     object_free(o);
 }
+
+int object_find_visible(hsm_t *h, const session_t *s, CK_OBJECT_HANDLE handle, object_t **out)
+{
+    return object_get_locked(h, s, handle, out) == CKR_OK ? 0 : -1;
+}

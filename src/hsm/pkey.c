@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/obj_mac.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 
@@ -51,6 +53,25 @@ int pkey_curve(const uint8_t *ec_params, size_t n, const char **name, size_t *fi
     return 0;
 }
 
+int pkey_curve_oid(const char *group, const uint8_t **oid, size_t *len, size_t *field_bytes)
+{
+    static const struct { const char *alias, *name; } aliases[] = {
+        { "prime256v1", "P-256" }, { "secp384r1", "P-384" }, { "secp521r1", "P-521" },
+    };
+    for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
+        if (!strcmp(group, aliases[i].alias))
+            group = aliases[i].name;
+    for (size_t i = 0; i < sizeof curves / sizeof curves[0]; i++) {
+        if (!strcmp(group, curves[i].name)) {
+            *oid = curves[i].oid;
+            *len = curves[i].oid_len;
+            *field_bytes = curves[i].field_bytes;
+            return 0;
+        }
+    }
+    return -1;
+}
+
 /* The contents of a DER OCTET STRING (short or long form length). */
 static const uint8_t *octet_string(const uint8_t *p, size_t n, size_t *len)
 {
@@ -89,6 +110,21 @@ static int push_bn(OSSL_PARAM_BLD *b, const char *key, const attr_t *a, BIGNUM *
     return OSSL_PARAM_BLD_push_BN(b, key, bn) == 1 ? 0 : -1;
 }
 
+/* The uncompressed public point d*G on the named curve; 0 on failure. */
+static size_t public_point(const char *curve, const BIGNUM *d, uint8_t *out, size_t cap)
+{
+    int nid = !strcmp(curve, "P-256") ? NID_X9_62_prime256v1
+            : !strcmp(curve, "P-384") ? NID_secp384r1 : NID_secp521r1;
+    EC_GROUP *g = EC_GROUP_new_by_curve_name(nid);
+    EC_POINT *p = g ? EC_POINT_new(g) : NULL;
+    size_t n = 0;
+    if (p && EC_POINT_mul(g, p, d, NULL, NULL, NULL) == 1)
+        n = EC_POINT_point2oct(g, p, POINT_CONVERSION_UNCOMPRESSED, out, cap, NULL);
+    EC_POINT_free(p);
+    EC_GROUP_free(g);
+    return n;
+}
+
 /* An EVP_PKEY from key components, or NULL when they do not make a key. */
 static EVP_PKEY *build(const object_t *o)
 {
@@ -100,6 +136,7 @@ static EVP_PKEY *build(const object_t *o)
     OSSL_PARAM_BLD *b = NULL;
     OSSL_PARAM *params = NULL;
     BIGNUM *bns[8] = { 0 };
+    uint8_t point[1 + 2 * 66]; /* the builder keeps a pointer until to_param */
 
     if (kt == CKK_EC_EDWARDS) {
         const attr_t *v = need(o, priv ? CKA_VALUE : CKA_EC_POINT);
@@ -150,6 +187,12 @@ static EVP_PKEY *build(const object_t *o)
             goto out;
         if (priv) {
             if (push_bn(b, OSSL_PKEY_PARAM_PRIV_KEY, need(o, CKA_VALUE), &bns[0]) || !bns[0])
+                goto out;
+            /* The object holds only the scalar; the public point follows
+               from it, and encoders (PKCS#8 for wrapping) want it. */
+            size_t ptlen = public_point(c->name, bns[0], point, sizeof point);
+            if (!ptlen ||
+                OSSL_PARAM_BLD_push_octet_string(b, OSSL_PKEY_PARAM_PUB_KEY, point, ptlen) != 1)
                 goto out;
         } else {
             const attr_t *pt = need(o, CKA_EC_POINT);

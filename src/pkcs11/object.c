@@ -226,3 +226,64 @@ CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     p11_end(&c);
     return rv;
 }
+
+CK_RV C_WrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hWrappingKey,
+                CK_OBJECT_HANDLE hKey, CK_BYTE_PTR pWrappedKey, CK_ULONG_PTR pulWrappedKeyLen)
+{
+    call_t c;
+    CK_RV rv = p11_begin(&c, OP_WRAP_KEY);
+    if (rv)
+        return rv;
+    wb_u64(c.w, hSession);
+    if (!pulWrappedKeyLen)
+        rv = CKR_ARGUMENTS_BAD;
+    else if ((rv = proto_put_mechanism(c.w, pMechanism)) == CKR_OK) {
+        wb_u64(c.w, hWrappingKey);
+        wb_u64(c.w, hKey);
+        wb_u8(c.w, pWrappedKey != NULL);
+        wb_u64(c.w, pWrappedKey ? *pulWrappedKeyLen : 0);
+        rv = p11_send(&c);
+        if (rv == CKR_OK || rv == CKR_BUFFER_TOO_SMALL) {
+            uint64_t n = rb_u64(&c.r);
+            if (c.r.err) {
+                rv = CKR_DEVICE_ERROR;
+            } else if (rv == CKR_OK && pWrappedKey) {
+                const uint8_t *p = rb_raw(&c.r, (size_t)n);
+                if (!p || n > *pulWrappedKeyLen)
+                    rv = CKR_DEVICE_ERROR;
+                else
+                    memcpy(pWrappedKey, p, (size_t)n);
+            }
+            if (rv != CKR_DEVICE_ERROR)
+                *pulWrappedKeyLen = (CK_ULONG)n;
+        }
+    }
+    p11_end(&c);
+    return rv;
+}
+
+CK_RV C_UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+                  CK_OBJECT_HANDLE hUnwrappingKey, CK_BYTE_PTR pWrappedKey, CK_ULONG ulWrappedKeyLen,
+                  CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulAttributeCount, CK_OBJECT_HANDLE_PTR phKey)
+{
+    call_t c;
+    CK_RV rv = p11_begin(&c, OP_UNWRAP_KEY);
+    if (rv)
+        return rv;
+    wb_u64(c.w, hSession);
+    if (!phKey || (!pWrappedKey && ulWrappedKeyLen) || ulWrappedKeyLen > WIRE_CHUNK ||
+        (ulAttributeCount && !pTemplate))
+        rv = CKR_ARGUMENTS_BAD;
+    else if ((rv = proto_put_mechanism(c.w, pMechanism)) == CKR_OK) {
+        wb_u64(c.w, hUnwrappingKey);
+        wb_bytes(c.w, pWrappedKey, ulWrappedKeyLen);
+        if ((rv = proto_put_template(c.w, pTemplate, ulAttributeCount)) == CKR_OK &&
+            (rv = p11_send(&c)) == CKR_OK) {
+            *phKey = (CK_OBJECT_HANDLE)rb_u64(&c.r);
+            if (c.r.err)
+                rv = CKR_DEVICE_ERROR;
+        }
+    }
+    p11_end(&c);
+    return rv;
+}

@@ -584,6 +584,53 @@ static CK_RV op_generate_key_pair(req_t *q)
     return rv;
 }
 
+static CK_RV op_wrap_key(req_t *q)
+{
+    CK_SESSION_HANDLE s = U64(q);
+    CK_MECHANISM m;
+    proto_param_t store;
+    if (!proto_get_mechanism(q->r, &m, &store))
+        return CKR_ARGUMENTS_BAD;
+    CK_OBJECT_HANDLE wrapping = U64(q), key = U64(q);
+    uint8_t has_out = rb_u8(q->r);
+    uint64_t cap = rb_u64(q->r);
+    if (!rb_done(q->r))
+        return CKR_ARGUMENTS_BAD;
+    CK_BYTE out[8192];
+    CK_ULONG len = cap > sizeof out ? sizeof out : (CK_ULONG)cap;
+    CK_RV rv = hsm_wrap_key(q->h, q->app, s, &m, wrapping, key, has_out ? out : NULL, &len);
+    if (rv == CKR_OK || rv == CKR_BUFFER_TOO_SMALL) {
+        wb_u64(q->w, len);
+        if (rv == CKR_OK && has_out)
+            wb_raw(q->w, out, len);
+    }
+    secure_zero(out, sizeof out);
+    return rv;
+}
+
+static CK_RV op_unwrap_key(req_t *q)
+{
+    size_t n;
+    CK_SESSION_HANDLE s = U64(q);
+    CK_MECHANISM m;
+    proto_param_t store;
+    CK_ATTRIBUTE *t;
+    CK_ULONG nt;
+    if (!proto_get_mechanism(q->r, &m, &store))
+        return CKR_ARGUMENTS_BAD;
+    CK_OBJECT_HANDLE unwrapping = U64(q);
+    const uint8_t *wrapped = rb_bytes(q->r, &n);
+    CK_RV rv = proto_get_template(q->r, &t, &nt);
+    if (rv)
+        return rv;
+    CK_OBJECT_HANDLE o = 0;
+    if (rb_done(q->r))
+        rv = hsm_unwrap_key(q->h, q->app, s, &m, unwrapping, wrapped, (CK_ULONG)n, t, nt, &o);
+    proto_free_template(t, nt);
+    wb_u64(q->w, o);
+    return rv;
+}
+
 static CK_RV op_generate_key(req_t *q)
 {
     CK_SESSION_HANDLE s = U64(q);
@@ -787,6 +834,8 @@ static const struct {
     { OP_SEED_RANDOM, op_seed_random },
     { OP_GENERATE_KEY, op_generate_key },
     { OP_GENERATE_KEY_PAIR, op_generate_key_pair },
+    { OP_WRAP_KEY, op_wrap_key },
+    { OP_UNWRAP_KEY, op_unwrap_key },
     { OP_CRYPT_INIT, op_crypt_init },
     { OP_CRYPT, op_crypt },
     { OP_CRYPT_UPDATE, op_crypt_update },

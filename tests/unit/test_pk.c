@@ -327,6 +327,112 @@ static void test_eddsa(void **state)
     EVP_PKEY_free(pk);
 }
 
+static CK_OBJECT_HANDLE aes_key(fx_t *f, CK_SESSION_HANDLE s, bool extractable, bool wwt)
+{
+    CK_MECHANISM m = { CKM_AES_KEY_GEN, NULL, 0 };
+    CK_ULONG len = 32;
+    CK_BBOOL e = extractable, w = wwt;
+    CK_ATTRIBUTE t[] = { { CKA_VALUE_LEN, &len, sizeof len }, { CKA_EXTRACTABLE, &e, 1 },
+                         { CKA_WRAP_WITH_TRUSTED, &w, 1 } };
+    CK_OBJECT_HANDLE k;
+    assert_int_equal(hsm_generate_key(f->h, A, s, &m, t, 3, &k), CKR_OK);
+    return k;
+}
+
+/* Two AES keys are the same key when they encrypt a block alike. */
+static void same_aes(fx_t *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE a, CK_OBJECT_HANDLE b)
+{
+    CK_MECHANISM ecb = { CKM_AES_ECB, NULL, 0 };
+    CK_BYTE in[16] = "sixteen bytes..", x[16], y[16];
+    CK_ULONG xl = 16, yl = 16;
+    assert_int_equal(hsm_crypt_init(f->h, A, s, HSM_ENCRYPT, &ecb, a), CKR_OK);
+    assert_int_equal(hsm_crypt(f->h, A, s, HSM_ENCRYPT, in, 16, x, &xl), CKR_OK);
+    assert_int_equal(hsm_crypt_init(f->h, A, s, HSM_ENCRYPT, &ecb, b), CKR_OK);
+    assert_int_equal(hsm_crypt(f->h, A, s, HSM_ENCRYPT, in, 16, y, &yl), CKR_OK);
+    assert_memory_equal(x, y, 16);
+}
+
+static void test_wrap_unwrap(void **state)
+{
+    fx_t *f = *state;
+    CK_SESSION_HANDLE s = open_user(f, A);
+    CK_OBJECT_HANDLE kek = aes_key(f, s, false, false), key = aes_key(f, s, true, false);
+    CK_MECHANISM kw = { CKM_AES_KEY_WRAP, NULL, 0 }, kwp = { CKM_AES_KEY_WRAP_PAD, NULL, 0 };
+    CK_BYTE wrapped[4096];
+    CK_ULONG wl = 0;
+    assert_int_equal(hsm_wrap_key(f->h, A, s, &kw, kek, key, NULL, &wl), CKR_OK);
+    assert_int_equal(wl, 40);
+    CK_ULONG small = 10;
+    assert_int_equal(hsm_wrap_key(f->h, A, s, &kw, kek, key, wrapped, &small), CKR_BUFFER_TOO_SMALL);
+    assert_int_equal(small, 40);
+    assert_int_equal(hsm_wrap_key(f->h, A, s, &kw, kek, key, wrapped, &wl), CKR_OK);
+    CK_OBJECT_CLASS sk = CKO_SECRET_KEY;
+    CK_KEY_TYPE aes = CKK_AES;
+    CK_ATTRIBUTE t[] = { { CKA_CLASS, &sk, sizeof sk }, { CKA_KEY_TYPE, &aes, sizeof aes } };
+    CK_OBJECT_HANDLE back;
+    assert_int_equal(hsm_unwrap_key(f->h, A, s, &kw, kek, wrapped, wl, t, 2, &back), CKR_OK);
+    same_aes(f, s, key, back);
+    CK_BBOOL local = 1;
+    CK_ATTRIBUTE lg = { CKA_LOCAL, &local, 1 };
+    assert_int_equal(hsm_get_attribute_value(f->h, A, s, back, &lg, 1), CKR_OK);
+    assert_int_equal(local, CK_FALSE);
+    /* The rules: unextractable keys, trusted wrapping, usage, bad input. */
+    assert_int_equal(hsm_wrap_key(f->h, A, s, &kw, key, kek, wrapped, &wl), CKR_KEY_UNEXTRACTABLE);
+    CK_OBJECT_HANDLE guarded = aes_key(f, s, true, true);
+    wl = sizeof wrapped;
+    assert_int_equal(hsm_wrap_key(f->h, A, s, &kw, kek, guarded, wrapped, &wl),
+                     CKR_KEY_NOT_WRAPPABLE);
+    assert_int_equal(hsm_wrap_key(f->h, A, s, &kw, 999999, key, wrapped, &wl),
+                     CKR_WRAPPING_KEY_HANDLE_INVALID);
+    assert_int_equal(hsm_wrap_key(f->h, A, s, &kw, kek, 999999, wrapped, &wl),
+                     CKR_KEY_HANDLE_INVALID);
+    CK_BYTE junk[40] = { 0 };
+    assert_int_equal(hsm_unwrap_key(f->h, A, s, &kw, kek, junk, 40, t, 2, &back),
+                     CKR_WRAPPED_KEY_INVALID);
+    assert_int_equal(hsm_unwrap_key(f->h, A, s, &kw, kek, junk, 12, t, 2, &back),
+                     CKR_WRAPPED_KEY_LEN_RANGE);
+    assert_int_equal(hsm_unwrap_key(f->h, A, s, &kw, kek, junk, 40, t, 1, &back),
+                     CKR_TEMPLATE_INCOMPLETE);
+    /* A private key travels as PKCS#8 under AES key wrap with padding, and
+       the unwrapped key signs for the original public key. */
+    CK_OBJECT_HANDLE pub, priv;
+    CK_MECHANISM gm = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+    CK_BBOOL yes = CK_TRUE;
+    CK_ATTRIBUTE pt[] = { { CKA_EC_PARAMS, (void *)P256, sizeof P256 } };
+    CK_ATTRIBUTE kt[] = { { CKA_EXTRACTABLE, &yes, 1 } };
+    assert_int_equal(hsm_generate_key_pair(f->h, A, s, &gm, pt, 1, kt, 1, &pub, &priv), CKR_OK);
+    wl = sizeof wrapped;
+    assert_int_equal(hsm_wrap_key(f->h, A, s, &kwp, kek, priv, wrapped, &wl), CKR_OK);
+    CK_OBJECT_CLASS pk = CKO_PRIVATE_KEY;
+    CK_KEY_TYPE ec = CKK_EC, rsa = CKK_RSA;
+    CK_ATTRIBUTE ut[] = { { CKA_CLASS, &pk, sizeof pk }, { CKA_KEY_TYPE, &ec, sizeof ec },
+                          { CKA_SIGN, &yes, 1 } };
+    assert_int_equal(hsm_unwrap_key(f->h, A, s, &kwp, kek, wrapped, wl, ut, 3, &back), CKR_OK);
+    CK_MECHANISM sm = { CKM_ECDSA_SHA256, NULL, 0 };
+    CK_BYTE sig[64];
+    CK_ULONG sl = sizeof sig;
+    assert_int_equal(hsm_sign_init(f->h, A, s, HSM_SIGN, &sm, back), CKR_OK);
+    assert_int_equal(hsm_sign(f->h, A, s, (CK_BYTE *)"m", 1, sig, &sl), CKR_OK);
+    assert_int_equal(hsm_sign_init(f->h, A, s, HSM_VERIFY, &sm, pub), CKR_OK);
+    assert_int_equal(hsm_verify(f->h, A, s, (CK_BYTE *)"m", 1, sig, sl), CKR_OK);
+    ut[1].pValue = &rsa;
+    assert_int_equal(hsm_unwrap_key(f->h, A, s, &kwp, kek, wrapped, wl, ut, 3, &back),
+                     CKR_TEMPLATE_INCONSISTENT);
+    /* RSA-OAEP wraps a secret key for the holder of the private key. */
+    CK_OBJECT_HANDLE rpub, rpriv;
+    gen_rsa(f, s, 2048, &rpub, &rpriv);
+    CK_RSA_PKCS_OAEP_PARAMS op = { CKM_SHA256, CKG_MGF1_SHA256, 0, NULL, 0 };
+    CK_MECHANISM oaep = { CKM_RSA_PKCS_OAEP, &op, sizeof op };
+    wl = sizeof wrapped;
+    assert_int_equal(hsm_wrap_key(f->h, A, s, &oaep, rpub, key, wrapped, &wl), CKR_OK);
+    assert_int_equal(wl, 256);
+    assert_int_equal(hsm_unwrap_key(f->h, A, s, &oaep, rpriv, wrapped, wl, t, 2, &back), CKR_OK);
+    same_aes(f, s, key, back);
+    /* A private key does not fit in an RSA block. */
+    assert_int_equal(hsm_wrap_key(f->h, A, s, &oaep, rpub, priv, wrapped, &wl),
+                     CKR_KEY_NOT_WRAPPABLE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -334,6 +440,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rsa_encryption, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ec, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eddsa, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wrap_unwrap, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
