@@ -229,6 +229,17 @@ CK_RV proto_put_mechanism(wbuf_t *b, const CK_MECHANISM *m)
         wb_u64(b, o.mgf);
         wb_u64(b, o.source);
         wb_bytes(b, o.pSourceData, o.ulSourceDataLen);
+    } else if ((m->mechanism == CKM_ECDH1_DERIVE || m->mechanism == CKM_ECDH1_COFACTOR_DERIVE) &&
+               m->ulParameterLen == sizeof(CK_ECDH1_DERIVE_PARAMS)) {
+        CK_ECDH1_DERIVE_PARAMS e;
+        memcpy(&e, m->pParameter, sizeof e);
+        if ((e.ulSharedDataLen && !e.pSharedData) || (e.ulPublicDataLen && !e.pPublicData) ||
+            e.ulSharedDataLen > 65536 || e.ulPublicDataLen > 65536)
+            return CKR_MECHANISM_PARAM_INVALID;
+        wb_u8(b, PARAM_ECDH);
+        wb_u64(b, e.kdf);
+        wb_bytes(b, e.pSharedData, e.ulSharedDataLen);
+        wb_bytes(b, e.pPublicData, e.ulPublicDataLen);
     } else if (param_is_pss(m->mechanism) && m->ulParameterLen == sizeof(CK_RSA_PKCS_PSS_PARAMS)) {
         CK_RSA_PKCS_PSS_PARAMS pss;
         memcpy(&pss, m->pParameter, sizeof pss);
@@ -295,6 +306,15 @@ bool proto_get_mechanism(rbuf_t *r, CK_MECHANISM *m, proto_param_t *store)
         store->oaep.ulSourceDataLen = (CK_ULONG)len;
         m->pParameter = &store->oaep;
         m->ulParameterLen = sizeof store->oaep;
+        break;
+    case PARAM_ECDH:
+        store->ecdh.kdf = (CK_ULONG)rb_u64(r);
+        store->ecdh.pSharedData = (CK_BYTE_PTR)rb_bytes(r, &len);
+        store->ecdh.ulSharedDataLen = (CK_ULONG)len;
+        store->ecdh.pPublicData = (CK_BYTE_PTR)rb_bytes(r, &len);
+        store->ecdh.ulPublicDataLen = (CK_ULONG)len;
+        m->pParameter = &store->ecdh;
+        m->ulParameterLen = sizeof store->ecdh;
         break;
     case PARAM_ULONG:
         store->ulong = (CK_ULONG)rb_u64(r);

@@ -58,6 +58,8 @@ enum proto_op {
     OP_GENERATE_KEY_PAIR,     /* session, mechanism, public and private templates */
     OP_WRAP_KEY,              /* session, mechanism, u64 wrapping key, u64 key, u8 has-out, u64 cap */
     OP_UNWRAP_KEY,            /* session, mechanism, u64 unwrapping key, bytes, template */
+    OP_DERIVE_KEY,            /* session, mechanism, u64 base key, template */
+    OP_DIGEST_KEY,            /* session, u64 key */
     /* Encryption and decryption: u8 direction (0 encrypt, 1 decrypt) after the
        session. Data calls carry u8 has-output, u64 output capacity, u64 total
        input length, bytes input (empty when only the length is asked). */
@@ -118,10 +120,11 @@ void proto_free_template(CK_ATTRIBUTE *t, CK_ULONG n);
  * CK_AES_CTR_PARAMS (u64 counter bits, 16 bytes); 3 a CK_GCM_PARAMS (bytes IV,
  * u64 IV bits, bytes AAD, u64 tag bits); 4 a CK_ULONG (u64); 5 a
  * CK_RSA_PKCS_PSS_PARAMS (three u64); 6 a CK_RSA_PKCS_OAEP_PARAMS (u64 hash,
- * u64 MGF, u64 source, bytes label). Structures that hold CK_ULONGs or
+ * u64 MGF, u64 source, bytes label); 7 a CK_ECDH1_DERIVE_PARAMS (u64 KDF,
+ * bytes shared data, bytes public data). Structures that hold CK_ULONGs or
  * pointers always travel in their own form, never as memory images.
  */
-enum { PARAM_NONE, PARAM_BYTES, PARAM_CTR, PARAM_GCM, PARAM_ULONG, PARAM_PSS, PARAM_OAEP };
+enum { PARAM_NONE, PARAM_BYTES, PARAM_CTR, PARAM_GCM, PARAM_ULONG, PARAM_PSS, PARAM_OAEP, PARAM_ECDH };
 
 typedef union proto_param {
     CK_AES_CTR_PARAMS ctr;
@@ -129,6 +132,7 @@ typedef union proto_param {
     CK_ULONG ulong;            /* the _GENERAL MACs' output length */
     CK_RSA_PKCS_PSS_PARAMS pss;
     CK_RSA_PKCS_OAEP_PARAMS oaep;
+    CK_ECDH1_DERIVE_PARAMS ecdh;
 } proto_param_t;
 
 CK_RV proto_put_mechanism(wbuf_t *b, const CK_MECHANISM *m);

@@ -358,11 +358,11 @@ static CK_RV derived_value(CK_ATTRIBUTE_TYPE type, const object_t *o, const attr
         *is_ulong = false;
         *b = CK_FALSE;
         if (gen && type == CKA_LOCAL)
-            *b = CK_TRUE;
+            *b = gen->derived ? CK_FALSE : CK_TRUE;
         else if (gen && type == CKA_ALWAYS_SENSITIVE)
-            *b = obj_bool(o, CKA_SENSITIVE, false) ? CK_TRUE : CK_FALSE;
+            *b = obj_bool(o, CKA_SENSITIVE, false) && (!gen->derived || gen->base_always_sensitive);
         else if (gen && type == CKA_NEVER_EXTRACTABLE)
-            *b = obj_bool(o, CKA_EXTRACTABLE, true) ? CK_FALSE : CK_TRUE;
+            *b = !obj_bool(o, CKA_EXTRACTABLE, true) && (!gen->derived || gen->base_never_extractable);
         return CKR_OK;
     case CKA_KEY_GEN_MECHANISM:
         *v = gen ? gen->mech : CK_UNAVAILABLE_INFORMATION;

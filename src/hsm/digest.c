@@ -181,6 +181,32 @@ out:
     return rv;
 }
 
+CK_RV hsm_digest_key(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, CK_OBJECT_HANDLE key)
+{
+    session_t *s;
+    key_use_t k;
+    memset(&k, 0, sizeof k);
+    CK_RV rv = session_checkout(h, app, handle, &s);
+    if (rv)
+        return rv;
+    if (!digest_active(s)) {
+        rv = CKR_OPERATION_NOT_INITIALIZED;
+    } else if ((rv = key_for_use(h, s, key, KEY_USE_ANY, CK_UNAVAILABLE_INFORMATION, &k))) {
+        digest_end(s);
+    } else if (k.cls != CKO_SECRET_KEY) {
+        rv = CKR_KEY_INDIGESTIBLE;
+        digest_end(s);
+    } else if (k.len && EVP_DigestUpdate(s->md, k.value, k.len) != 1) {
+        rv = CKR_FUNCTION_FAILED;
+        digest_end(s);
+    } else {
+        s->digest_updated = true;
+    }
+    key_use_free(&k);
+    session_checkin(h, s);
+    return rv;
+}
+
 CK_RV hsm_seed_random(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, const CK_BYTE *seed,
                       CK_ULONG len)
 {

@@ -125,6 +125,9 @@ CK_RV hsm_unwrap_key(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, const CK_MECHA
                      CK_OBJECT_HANDLE unwrapping, const CK_BYTE *wrapped, CK_ULONG len,
                      const CK_ATTRIBUTE *t, CK_ULONG n, CK_OBJECT_HANDLE *out);
 
+CK_RV hsm_derive_key(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, const CK_MECHANISM *m,
+                     CK_OBJECT_HANDLE base, const CK_ATTRIBUTE *t, CK_ULONG n, CK_OBJECT_HANDLE *out);
+
 /* Digests and random. A NULL out asks for the length (operation stays). */
 CK_RV hsm_digest_init(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, const CK_MECHANISM *m);
 CK_RV hsm_digest(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, const CK_BYTE *data,
@@ -133,6 +136,8 @@ CK_RV hsm_digest_update(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, const CK_BY
                         CK_ULONG len);
 CK_RV hsm_digest_final(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, CK_BYTE *out,
                        CK_ULONG *out_len);
+/* Add a secret key's value to the digest under way. */
+CK_RV hsm_digest_key(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key);
 CK_RV hsm_seed_random(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, const CK_BYTE *seed,
                       CK_ULONG len);
 CK_RV hsm_generate_random(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, CK_BYTE *out,

@@ -183,6 +183,9 @@ CK_ULONG obj_ulong(const object_t *o, CK_ATTRIBUTE_TYPE type, CK_ULONG dflt);
    else made in the token by the mechanism named. */
 typedef struct attr_origin {
     CK_MECHANISM_TYPE mech;
+    bool derived;              /* from a base key: not local; protection as the base's */
+    bool base_always_sensitive;
+    bool base_never_extractable;
 } attr_origin_t;
 
 /* Build a new object's attributes from a template. */
@@ -221,10 +224,12 @@ typedef struct key_use {
     size_t len;
     EVP_PKEY *pkey;            /* asymmetric keys: a reference */
     size_t field_bytes;        /* EC keys: the size of r and s */
+    bool always_sensitive, never_extractable;
 } key_use_t;
 
 /* An object the session may see (h->lock held); 0 or -1. */
 int object_find_visible(hsm_t *h, const session_t *s, CK_OBJECT_HANDLE handle, object_t **out);
+#define KEY_USE_ANY CK_UNAVAILABLE_INFORMATION /* no usage attribute applies */
 CK_RV key_for_use(hsm_t *h, session_t *s, CK_OBJECT_HANDLE key, CK_ATTRIBUTE_TYPE usage,
                   CK_MECHANISM_TYPE mech, key_use_t *out);
 void key_use_free(key_use_t *k);

@@ -191,7 +191,7 @@ CK_RV hsm_generate_key(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, const C
         rv = CKR_HOST_MEMORY;
         goto out;
     }
-    attr_origin_t origin = { m->mechanism };
+    attr_origin_t origin = { .mech = m->mechanism };
     if ((rv = attrs_build(full, k, who, &origin, o)))
         goto out;
     bool tok_obj = o->on_token;

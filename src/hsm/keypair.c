@@ -204,7 +204,7 @@ CK_RV hsm_generate_key_pair(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle,
         priv_t[nk++] = *ecp;
     for (size_t i = 0; i < ka.n; i++)
         priv_t[nk++] = ka.a[i];
-    attr_origin_t origin = { m->mechanism };
+    attr_origin_t origin = { .mech = m->mechanism };
     if ((rv = attrs_build(pub_t, np, who, &origin, po)))
         goto out;
     if ((rv = attrs_build(priv_t, nk, who, &origin, ko)))

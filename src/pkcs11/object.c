@@ -287,3 +287,31 @@ CK_RV C_UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     p11_end(&c);
     return rv;
 }
+
+CK_RV C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hBaseKey,
+                  CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulAttributeCount, CK_OBJECT_HANDLE_PTR phKey)
+{
+    call_t c;
+    CK_RV rv = p11_begin(&c, OP_DERIVE_KEY);
+    if (rv)
+        return rv;
+    wb_u64(c.w, hSession);
+    if (!phKey || (ulAttributeCount && !pTemplate))
+        rv = CKR_ARGUMENTS_BAD;
+    else if ((rv = proto_put_mechanism(c.w, pMechanism)) == CKR_OK) {
+        wb_u64(c.w, hBaseKey);
+        if ((rv = proto_put_template(c.w, pTemplate, ulAttributeCount)) == CKR_OK &&
+            (rv = p11_send(&c)) == CKR_OK) {
+            *phKey = (CK_OBJECT_HANDLE)rb_u64(&c.r);
+            if (c.r.err)
+                rv = CKR_DEVICE_ERROR;
+        }
+    }
+    p11_end(&c);
+    return rv;
+}
+
+CK_RV C_DigestKey(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey)
+{
+    return p11_simple(OP_DIGEST_KEY, 2, hSession, hKey);
+}

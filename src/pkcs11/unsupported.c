@@ -31,7 +31,6 @@ static CK_RV not_supported(CK_SESSION_HANDLE s)
 NS_SESSION(C_GetOperationState, CK_BYTE_PTR a U, CK_ULONG_PTR b U)
 NS_SESSION(C_SetOperationState, CK_BYTE_PTR a U, CK_ULONG b U, CK_OBJECT_HANDLE c U,
            CK_OBJECT_HANDLE d U)
-NS_SESSION(C_DigestKey, CK_OBJECT_HANDLE a U)
 NS_SESSION(C_SignRecoverInit, CK_MECHANISM_PTR a U, CK_OBJECT_HANDLE b U)
 NS_SESSION(C_SignRecover, CK_BYTE_PTR a U, CK_ULONG b U, CK_BYTE_PTR c U, CK_ULONG_PTR d U)
 NS_SESSION(C_VerifyRecoverInit, CK_MECHANISM_PTR a U, CK_OBJECT_HANDLE b U)
@@ -44,8 +43,6 @@ NS_SESSION(C_SignEncryptUpdate, CK_BYTE_PTR a U, CK_ULONG b U, CK_BYTE_PTR c U,
            CK_ULONG_PTR d U)
 NS_SESSION(C_DecryptVerifyUpdate, CK_BYTE_PTR a U, CK_ULONG b U, CK_BYTE_PTR c U,
            CK_ULONG_PTR d U)
-NS_SESSION(C_DeriveKey, CK_MECHANISM_PTR a U, CK_OBJECT_HANDLE b U, CK_ATTRIBUTE_PTR c U,
-           CK_ULONG d U, CK_OBJECT_HANDLE_PTR e U)
 
 /* Legacy functions: v2.40 says they answer CKR_FUNCTION_NOT_PARALLEL. */
 CK_RV C_GetFunctionStatus(CK_SESSION_HANDLE hSession)

@@ -631,6 +631,36 @@ static CK_RV op_unwrap_key(req_t *q)
     return rv;
 }
 
+static CK_RV op_derive_key(req_t *q)
+{
+    CK_SESSION_HANDLE s = U64(q);
+    CK_MECHANISM m;
+    proto_param_t store;
+    CK_ATTRIBUTE *t;
+    CK_ULONG n;
+    if (!proto_get_mechanism(q->r, &m, &store))
+        return CKR_ARGUMENTS_BAD;
+    CK_OBJECT_HANDLE base = U64(q);
+    CK_RV rv = proto_get_template(q->r, &t, &n);
+    if (rv)
+        return rv;
+    CK_OBJECT_HANDLE o = 0;
+    if (rb_done(q->r))
+        rv = hsm_derive_key(q->h, q->app, s, &m, base, t, n, &o);
+    proto_free_template(t, n);
+    wb_u64(q->w, o);
+    return rv;
+}
+
+static CK_RV op_digest_key(req_t *q)
+{
+    CK_SESSION_HANDLE s = U64(q);
+    CK_OBJECT_HANDLE key = U64(q);
+    if (!rb_done(q->r))
+        return CKR_ARGUMENTS_BAD;
+    return hsm_digest_key(q->h, q->app, s, key);
+}
+
 static CK_RV op_generate_key(req_t *q)
 {
     CK_SESSION_HANDLE s = U64(q);
@@ -836,6 +866,8 @@ static const struct {
     { OP_GENERATE_KEY_PAIR, op_generate_key_pair },
     { OP_WRAP_KEY, op_wrap_key },
     { OP_UNWRAP_KEY, op_unwrap_key },
+    { OP_DERIVE_KEY, op_derive_key },
+    { OP_DIGEST_KEY, op_digest_key },
     { OP_CRYPT_INIT, op_crypt_init },
     { OP_CRYPT, op_crypt },
     { OP_CRYPT_UPDATE, op_crypt_update },

@@ -433,6 +433,95 @@ static void test_wrap_unwrap(void **state)
                      CKR_KEY_NOT_WRAPPABLE);
 }
 
+/* The EC point of a public key object, as stored (DER OCTET STRING). */
+static CK_ULONG ec_point(fx_t *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE pub, CK_BYTE *out)
+{
+    CK_ATTRIBUTE t = { CKA_EC_POINT, out, 200 };
+    assert_int_equal(hsm_get_attribute_value(f->h, A, s, pub, &t, 1), CKR_OK);
+    return t.ulValueLen;
+}
+
+static CK_OBJECT_HANDLE derive(fx_t *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv,
+                               CK_BYTE *point, CK_ULONG plen, CK_ULONG kdf, CK_KEY_TYPE kt,
+                               CK_ULONG len, CK_RV want)
+{
+    CK_ECDH1_DERIVE_PARAMS p = { kdf, kdf == CKD_NULL ? 0 : 5,
+                                 kdf == CKD_NULL ? NULL : (CK_BYTE *)"info!", plen, point };
+    CK_MECHANISM m = { CKM_ECDH1_DERIVE, &p, sizeof p };
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_BBOOL no = CK_FALSE, yes = CK_TRUE;
+    CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof cls }, { CKA_KEY_TYPE, &kt, sizeof kt },
+                         { CKA_VALUE_LEN, &len, sizeof len }, { CKA_SENSITIVE, &no, 1 },
+                         { CKA_EXTRACTABLE, &yes, 1 } };
+    CK_OBJECT_HANDLE k = 0;
+    assert_int_equal(hsm_derive_key(f->h, A, s, &m, priv, t, 5, &k), want);
+    return k;
+}
+
+static void same_value(fx_t *f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE a, CK_OBJECT_HANDLE b,
+                       CK_ULONG len)
+{
+    CK_BYTE x[64], y[64];
+    CK_ATTRIBUTE ta = { CKA_VALUE, x, sizeof x }, tb = { CKA_VALUE, y, sizeof y };
+    assert_int_equal(hsm_get_attribute_value(f->h, A, s, a, &ta, 1), CKR_OK);
+    assert_int_equal(hsm_get_attribute_value(f->h, A, s, b, &tb, 1), CKR_OK);
+    assert_int_equal(ta.ulValueLen, len);
+    assert_int_equal(tb.ulValueLen, len);
+    assert_memory_equal(x, y, len);
+}
+
+static void test_ecdh(void **state)
+{
+    fx_t *f = *state;
+    CK_SESSION_HANDLE s = open_user(f, A);
+    CK_OBJECT_HANDLE apub, apriv, bpub, bpriv;
+    CK_MECHANISM gm = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+    CK_BBOOL yes = CK_TRUE;
+    CK_ATTRIBUTE pt[] = { { CKA_EC_PARAMS, (void *)P256, sizeof P256 } };
+    CK_ATTRIBUTE kt[] = { { CKA_DERIVE, &yes, 1 } };
+    assert_int_equal(hsm_generate_key_pair(f->h, A, s, &gm, pt, 1, kt, 1, &apub, &apriv), CKR_OK);
+    assert_int_equal(hsm_generate_key_pair(f->h, A, s, &gm, pt, 1, kt, 1, &bpub, &bpriv), CKR_OK);
+    CK_BYTE ap[200], bp[200];
+    CK_ULONG al = ec_point(f, s, apub, ap), bl = ec_point(f, s, bpub, bp);
+    /* Both sides agree: with no KDF (the point as DER or raw), and X9.63. */
+    CK_OBJECT_HANDLE k1 = derive(f, s, apriv, bp, bl, CKD_NULL, CKK_GENERIC_SECRET, 32, CKR_OK);
+    CK_OBJECT_HANDLE k2 = derive(f, s, bpriv, ap + 2, al - 2, CKD_NULL, CKK_GENERIC_SECRET, 32,
+                                 CKR_OK);
+    same_value(f, s, k1, k2, 32);
+    CK_OBJECT_HANDLE a1 = derive(f, s, apriv, bp, bl, CKD_SHA256_KDF, CKK_AES, 16, CKR_OK);
+    CK_OBJECT_HANDLE a2 = derive(f, s, bpriv, ap, al, CKD_SHA256_KDF, CKK_AES, 16, CKR_OK);
+    same_value(f, s, a1, a2, 16);
+    CK_BBOOL local = 1, asens = 1;
+    CK_ATTRIBUTE g[] = { { CKA_LOCAL, &local, 1 }, { CKA_ALWAYS_SENSITIVE, &asens, 1 } };
+    assert_int_equal(hsm_get_attribute_value(f->h, A, s, a1, g, 2), CKR_OK);
+    assert_int_equal(local, CK_FALSE);
+    assert_int_equal(asens, CK_FALSE);
+    /* Errors: too long for no KDF, a bad point, a key without CKA_DERIVE. */
+    derive(f, s, apriv, bp, bl, CKD_NULL, CKK_GENERIC_SECRET, 33, CKR_ATTRIBUTE_VALUE_INVALID);
+    CK_BYTE bad[65] = { 0x04 };
+    derive(f, s, apriv, bad, 65, CKD_NULL, CKK_GENERIC_SECRET, 32, CKR_MECHANISM_PARAM_INVALID);
+    CK_OBJECT_HANDLE npub, npriv;
+    assert_int_equal(hsm_generate_key_pair(f->h, A, s, &gm, pt, 1, NULL, 0, &npub, &npriv), CKR_OK);
+    derive(f, s, npriv, bp, bl, CKD_NULL, CKK_GENERIC_SECRET, 32, CKR_KEY_FUNCTION_NOT_PERMITTED);
+    /* C_DigestKey: SHA-256 of a secret key's value. */
+    CK_OBJECT_CLASS sk = CKO_SECRET_KEY;
+    CK_KEY_TYPE gen = CKK_GENERIC_SECRET;
+    CK_ATTRIBUTE ct[] = { { CKA_CLASS, &sk, sizeof sk }, { CKA_KEY_TYPE, &gen, sizeof gen },
+                          { CKA_VALUE, "abc", 3 } };
+    CK_OBJECT_HANDLE dk;
+    assert_int_equal(hsm_create_object(f->h, A, s, ct, 3, &dk), CKR_OK);
+    CK_MECHANISM sha = { CKM_SHA256, NULL, 0 };
+    CK_BYTE md[32], want[32];
+    CK_ULONG ml = sizeof md;
+    EVP_Digest("abc", 3, want, NULL, EVP_sha256(), NULL);
+    assert_int_equal(hsm_digest_init(f->h, A, s, &sha), CKR_OK);
+    assert_int_equal(hsm_digest_key(f->h, A, s, dk), CKR_OK);
+    assert_int_equal(hsm_digest_final(f->h, A, s, md, &ml), CKR_OK);
+    assert_memory_equal(md, want, 32);
+    assert_int_equal(hsm_digest_init(f->h, A, s, &sha), CKR_OK);
+    assert_int_equal(hsm_digest_key(f->h, A, s, apub), CKR_KEY_INDIGESTIBLE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -441,6 +530,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ec, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eddsa, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrap_unwrap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ecdh, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
