@@ -1,6 +1,7 @@
 /*
- * libFuzzer target: the wire codec's template decoder and frame reader on
- * arbitrary bytes. Nothing may read out of bounds, leak or crash.
+ * libFuzzer target: the wire codec's template and mechanism-parameter
+ * decoders and the frame reader on arbitrary bytes. Nothing may read out of
+ * bounds, leak or crash; what decodes must encode again.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -24,6 +25,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         wb_free(&w);
         proto_free_template(t, n);
+    }
+    /* The same bytes as a mechanism and its parameter. */
+    CK_MECHANISM m;
+    proto_param_t store;
+    rb_init(&r, data, size);
+    if (proto_get_mechanism(&r, &m, &store)) {
+        wbuf_t w;
+        wb_init(&w);
+        CK_RV rv = proto_put_mechanism(&w, &m);
+        if (rv != CKR_OK && rv != CKR_ARGUMENTS_BAD && rv != CKR_MECHANISM_PARAM_INVALID)
+            abort();
+        wb_free(&w);
     }
     /* The same bytes as a stream of frames on a socket. */
     int sv[2];

@@ -1,14 +1,19 @@
 /*
- * Functions this release does not offer yet. Each checks that the library is
- * initialised (and the session valid, where it names one) and then answers
- * CKR_FUNCTION_NOT_SUPPORTED, as PKCS#11 v2.40 allows; C_GetMechanismList
- * lists no mechanism that would need them. Key generation, encryption,
- * signing, wrapping and derivation come with the cryptography release.
+ * The functions this release answers without doing the work, each after
+ * checking that the library is initialised and the session valid, with the
+ * code PKCS#11 v2.40 allows for it:
+ * - operation state cannot be saved (CKR_STATE_UNSAVEABLE) or restored
+ *   (CKR_SAVED_STATE_INVALID);
+ * - signatures with recovery and the dual-function updates are not offered
+ *   (CKR_FUNCTION_NOT_SUPPORTED; no listed mechanism claims them);
+ * - the legacy parallel functions answer CKR_FUNCTION_NOT_PARALLEL;
+ * - tokens are never inserted or removed: C_WaitForSlotEvent has no event to
+ *   report (CKR_NO_EVENT) and does not block.
  */
 #include "p11.h"
 
-/* CKR_FUNCTION_NOT_SUPPORTED once the session is known to be valid. */
-static CK_RV not_supported(CK_SESSION_HANDLE s)
+/* CKR_OK when the session is valid, else the daemon's answer. */
+static CK_RV session_ok(CK_SESSION_HANDLE s)
 {
     call_t c;
     CK_RV rv = p11_begin(&c, OP_GET_SESSION_INFO);
@@ -17,55 +22,104 @@ static CK_RV not_supported(CK_SESSION_HANDLE s)
     wb_u64(c.w, s);
     rv = p11_send(&c);
     p11_end(&c);
-    return rv == CKR_OK ? CKR_FUNCTION_NOT_SUPPORTED : rv;
+    return rv;
 }
 
-#define NS_SESSION(name, ...)                                                                      \
-    CK_RV name(CK_SESSION_HANDLE hSession, __VA_ARGS__)                                          \
-    {                                                                                              \
-        return not_supported(hSession);                                                           \
-    }
+static CK_RV answer(CK_SESSION_HANDLE s, CK_RV code)
+{
+    CK_RV rv = session_ok(s);
+    return rv == CKR_OK ? code : rv;
+}
 
 #define U __attribute__((unused))
 
-NS_SESSION(C_GetOperationState, CK_BYTE_PTR a U, CK_ULONG_PTR b U)
-NS_SESSION(C_SetOperationState, CK_BYTE_PTR a U, CK_ULONG b U, CK_OBJECT_HANDLE c U,
-           CK_OBJECT_HANDLE d U)
-NS_SESSION(C_SignRecoverInit, CK_MECHANISM_PTR a U, CK_OBJECT_HANDLE b U)
-NS_SESSION(C_SignRecover, CK_BYTE_PTR a U, CK_ULONG b U, CK_BYTE_PTR c U, CK_ULONG_PTR d U)
-NS_SESSION(C_VerifyRecoverInit, CK_MECHANISM_PTR a U, CK_OBJECT_HANDLE b U)
-NS_SESSION(C_VerifyRecover, CK_BYTE_PTR a U, CK_ULONG b U, CK_BYTE_PTR c U, CK_ULONG_PTR d U)
-NS_SESSION(C_DigestEncryptUpdate, CK_BYTE_PTR a U, CK_ULONG b U, CK_BYTE_PTR c U,
-           CK_ULONG_PTR d U)
-NS_SESSION(C_DecryptDigestUpdate, CK_BYTE_PTR a U, CK_ULONG b U, CK_BYTE_PTR c U,
-           CK_ULONG_PTR d U)
-NS_SESSION(C_SignEncryptUpdate, CK_BYTE_PTR a U, CK_ULONG b U, CK_BYTE_PTR c U,
-           CK_ULONG_PTR d U)
-NS_SESSION(C_DecryptVerifyUpdate, CK_BYTE_PTR a U, CK_ULONG b U, CK_BYTE_PTR c U,
-           CK_ULONG_PTR d U)
+CK_RV C_GetOperationState(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pOperationState U,
+                          CK_ULONG_PTR pulOperationStateLen)
+{
+    if (!pulOperationStateLen)
+        return CKR_ARGUMENTS_BAD;
+    return answer(hSession, CKR_STATE_UNSAVEABLE);
+}
 
-/* Legacy functions: v2.40 says they answer CKR_FUNCTION_NOT_PARALLEL. */
+CK_RV C_SetOperationState(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pOperationState,
+                          CK_ULONG ulOperationStateLen, CK_OBJECT_HANDLE hEncryptionKey U,
+                          CK_OBJECT_HANDLE hAuthenticationKey U)
+{
+    if (!pOperationState && ulOperationStateLen)
+        return CKR_ARGUMENTS_BAD;
+    return answer(hSession, CKR_SAVED_STATE_INVALID);
+}
+
+CK_RV C_SignRecoverInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism U,
+                        CK_OBJECT_HANDLE hKey U)
+{
+    return answer(hSession, CKR_FUNCTION_NOT_SUPPORTED);
+}
+
+CK_RV C_SignRecover(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData U, CK_ULONG ulDataLen U,
+                    CK_BYTE_PTR pSignature U, CK_ULONG_PTR pulSignatureLen U)
+{
+    return answer(hSession, CKR_FUNCTION_NOT_SUPPORTED);
+}
+
+CK_RV C_VerifyRecoverInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism U,
+                          CK_OBJECT_HANDLE hKey U)
+{
+    return answer(hSession, CKR_FUNCTION_NOT_SUPPORTED);
+}
+
+CK_RV C_VerifyRecover(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature U,
+                      CK_ULONG ulSignatureLen U, CK_BYTE_PTR pData U, CK_ULONG_PTR pulDataLen U)
+{
+    return answer(hSession, CKR_FUNCTION_NOT_SUPPORTED);
+}
+
+CK_RV C_DigestEncryptUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart U, CK_ULONG ulPartLen U,
+                            CK_BYTE_PTR pEncryptedPart U, CK_ULONG_PTR pulEncryptedPartLen U)
+{
+    return answer(hSession, CKR_FUNCTION_NOT_SUPPORTED);
+}
+
+CK_RV C_DecryptDigestUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedPart U,
+                            CK_ULONG ulEncryptedPartLen U, CK_BYTE_PTR pPart U,
+                            CK_ULONG_PTR pulPartLen U)
+{
+    return answer(hSession, CKR_FUNCTION_NOT_SUPPORTED);
+}
+
+CK_RV C_SignEncryptUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart U, CK_ULONG ulPartLen U,
+                          CK_BYTE_PTR pEncryptedPart U, CK_ULONG_PTR pulEncryptedPartLen U)
+{
+    return answer(hSession, CKR_FUNCTION_NOT_SUPPORTED);
+}
+
+CK_RV C_DecryptVerifyUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedPart U,
+                            CK_ULONG ulEncryptedPartLen U, CK_BYTE_PTR pPart U,
+                            CK_ULONG_PTR pulPartLen U)
+{
+    return answer(hSession, CKR_FUNCTION_NOT_SUPPORTED);
+}
+
 CK_RV C_GetFunctionStatus(CK_SESSION_HANDLE hSession)
 {
-    CK_RV rv = not_supported(hSession);
-    return rv == CKR_FUNCTION_NOT_SUPPORTED ? CKR_FUNCTION_NOT_PARALLEL : rv;
+    return answer(hSession, CKR_FUNCTION_NOT_PARALLEL);
 }
 
 CK_RV C_CancelFunction(CK_SESSION_HANDLE hSession)
 {
-    CK_RV rv = not_supported(hSession);
-    return rv == CKR_FUNCTION_NOT_SUPPORTED ? CKR_FUNCTION_NOT_PARALLEL : rv;
+    return answer(hSession, CKR_FUNCTION_NOT_PARALLEL);
 }
 
 CK_RV C_WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR pSlot, CK_VOID_PTR pReserved)
 {
-    (void)flags;
-    (void)pSlot;
-    (void)pReserved;
     call_t c;
     CK_RV rv = p11_begin(&c, OP_GET_SLOT_LIST);
     if (rv)
         return rv;
     p11_end(&c);
-    return CKR_FUNCTION_NOT_SUPPORTED;
+    if (!pSlot || pReserved)
+        return CKR_ARGUMENTS_BAD;
+    /* Every slot holds its token for good: there is never an event. A
+       caller that asks to block would wait for ever; it is told so. */
+    return (flags & CKF_DONT_BLOCK) ? CKR_NO_EVENT : CKR_FUNCTION_NOT_SUPPORTED;
 }

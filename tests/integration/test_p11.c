@@ -581,6 +581,7 @@ static void test_every_entry_stale_session(void **state)
     assert_int_equal(p->C_SeedRandom(s, buf, 4), bad);
     assert_int_equal(p->C_GenerateRandom(s, buf, 4), bad);
     assert_int_equal(p->C_GetOperationState(s, buf, &len), bad);
+    assert_int_equal(p->C_SignRecoverInit(s, &m, 1), bad);
     assert_int_equal(p->C_SignInit(s, &m, 1), bad);
     assert_int_equal(p->C_GenerateKey(s, &m, &a, 1, &o), bad);
 }
@@ -605,6 +606,12 @@ static void test_every_entry_null_and_state(void **state)
     assert_int_equal(p->C_DigestFinal(s, buf, NULL), CKR_ARGUMENTS_BAD);
     assert_int_equal(p->C_DigestUpdate(s, NULL, 4), CKR_ARGUMENTS_BAD);
     assert_int_equal(p->C_SeedRandom(s, NULL, 4), CKR_ARGUMENTS_BAD);
+    /* Operation state cannot be saved; there are no slot events. */
+    assert_int_equal(p->C_GetOperationState(s, NULL, &len), CKR_STATE_UNSAVEABLE);
+    assert_int_equal(p->C_SetOperationState(s, buf, 4, 0, 0), CKR_SAVED_STATE_INVALID);
+    CK_SLOT_ID ev;
+    assert_int_equal(p->C_WaitForSlotEvent(CKF_DONT_BLOCK, &ev, NULL), CKR_NO_EVENT);
+    assert_int_equal(p->C_WaitForSlotEvent(CKF_DONT_BLOCK, NULL, NULL), CKR_ARGUMENTS_BAD);
     /* Operations that were never started. */
     assert_int_equal(p->C_DigestUpdate(s, buf, 4), CKR_OPERATION_NOT_INITIALIZED);
     assert_int_equal(p->C_DigestFinal(s, buf, &len), CKR_OPERATION_NOT_INITIALIZED);
