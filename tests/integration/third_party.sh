@@ -133,6 +133,34 @@ expect "p11tool list tokens" 0 "Label: paytok" -- ${TOOL_ENV[@]} p11tool --provi
 expect "p11tool list certificates" 0 "Label: c1" -- ${TOOL_ENV[@]} p11tool --provider "$M" --list-all-certs "$P11URL"
 expect "p11tool export certificate" 0 "BEGIN CERTIFICATE" -- ${TOOL_ENV[@]} p11tool --provider "$M" --export "$P11URL;object=c1;type=cert"
 
+expect "p11tool generates an EC key" 0 "BEGIN PUBLIC KEY" -- env GNUTLS_PIN=2468 ${TOOL_ENV[@]} p11tool --provider "$M" --login --generate-privkey=ecdsa --curve=secp256r1 --label=gnutls-ec "$P11URL"
+expect "p11tool lists it" 0 "Label: gnutls-ec" -- env GNUTLS_PIN=2468 ${TOOL_ENV[@]} p11tool --provider "$M" --login --list-privkeys "$P11URL"
+expect "p11tool exports its public key" 0 "BEGIN PUBLIC KEY" -- env GNUTLS_PIN=2468 ${TOOL_ENV[@]} p11tool --provider "$M" --export-pubkey "$P11URL;object=gnutls-ec"
+
+# --- OpenSSL through the pkcs11 engine: a CSR and a self-signed certificate
+# whose private key never leaves the token, checked by plain openssl
+ENGINE=$(ls /usr/lib/*/engines-3/pkcs11.so 2>/dev/null | head -n1)
+cat > "$work/openssl.cnf" <<CNF
+openssl_conf = init
+[init]
+engines = engines
+[engines]
+pkcs11 = pkcs11_section
+[pkcs11_section]
+engine_id = pkcs11
+dynamic_path = $ENGINE
+MODULE_PATH = $M
+init = 0
+[req]
+distinguished_name = dn
+[dn]
+CNF
+KEYURI="pkcs11:token=paytok;object=rsa1;type=private;pin-value=2468"
+expect "openssl engine: self-signed certificate" 0 "" -- env OPENSSL_CONF="$work/openssl.cnf" ${TOOL_ENV[@]} openssl req -new -x509 -days 2 -subj "/CN=softfm engine" -engine pkcs11 -keyform engine -key "$KEYURI" -out "$work/eng.pem"
+expect "plain openssl verifies it" 0 "OK" -- openssl verify -CAfile "$work/eng.pem" "$work/eng.pem"
+expect "openssl engine: CSR" 0 "" -- env OPENSSL_CONF="$work/openssl.cnf" ${TOOL_ENV[@]} openssl req -new -subj "/CN=softfm csr" -engine pkcs11 -keyform engine -key "$KEYURI" -out "$work/eng.csr"
+expect "plain openssl verifies the CSR" 0 "verify OK" -- openssl req -in "$work/eng.csr" -verify -noout
+
 # --- encrypted at rest: the data directory holds no object value, PIN or cert in the clear
 sync
 if grep -rqa "data object content 42\|softfm test\|87654321\|2468" "$work/data"; then bad "plaintext found in the data directory"; else ok "nothing in the clear at rest"; fi
