@@ -3,7 +3,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libssl-dev libsqlite3-dev libp11-kit-dev
       libcmocka-dev opensc gnutls-bin softhsm2 clang libclang-rt-dev valgrind xxd bc python3 sqlite3
-      libengine-pkcs11-openssl)
+      libengine-pkcs11-openssl openjdk-17-jdk-headless)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -161,6 +161,19 @@ expect "plain openssl verifies it" 0 "OK" -- openssl verify -CAfile "$work/eng.p
 expect "openssl engine: CSR" 0 "" -- env OPENSSL_CONF="$work/openssl.cnf" ${TOOL_ENV[@]} openssl req -new -subj "/CN=softfm csr" -engine pkcs11 -keyform engine -key "$KEYURI" -out "$work/eng.csr"
 expect "plain openssl verifies the CSR" 0 "verify OK" -- openssl req -in "$work/eng.csr" -verify -noout
 
+# --- Java's SunPKCS11 provider: keytool sees the key with its certificate,
+# jarsigner signs a jar with it (a JVM does not take the ASan runtime)
+if [ -z "${SOFTFM_PRELOAD:-}" ] && command -v jarsigner >/dev/null; then
+  openssl x509 -in "$work/eng.pem" -outform DER -out "$work/eng.der"
+  expect "certificate for the RSA key" 0 "Created certificate" -- $T --slot 1 --login --pin 2468 --write-object "$work/eng.der" --type cert --id 01 --label rsa1
+  printf 'name = softfm\nlibrary = %s\nslot = 1\n' "$M" > "$work/java.cfg"
+  JKS=(-keystore NONE -storetype PKCS11 -providerClass sun.security.pkcs11.SunPKCS11 -providerArg "$work/java.cfg" -storepass 2468)
+  expect "keytool lists the token's key" 0 "rsa1, PrivateKeyEntry" -- keytool -list "${JKS[@]}"
+  (cd "$work" && echo "jar content" > inside.txt && jar cf test.jar inside.txt)
+  expect "jarsigner signs with the token key" 0 "jar signed" -- jarsigner "${JKS[@]}" "$work/test.jar" rsa1
+  expect "jarsigner -verify accepts it" 0 "jar verified" -- jarsigner -verify "$work/test.jar"
+fi
+
 # --- encrypted at rest: the data directory holds no object value, PIN or cert in the clear
 sync
 if grep -rqa "data object content 42\|softfm test\|87654321\|2468" "$work/data"; then bad "plaintext found in the data directory"; else ok "nothing in the clear at rest"; fi
