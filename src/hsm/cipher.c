@@ -100,6 +100,7 @@ void crypt_op_end(crypt_op_t *op)
     op->len = 0;
     op->active = false;
     op->multi = false;
+    op->need_auth = false;
     op->pending = 0;
     EVP_PKEY_free(op->pkey);
     op->pkey = NULL;
@@ -118,6 +119,7 @@ static CK_RV rsa_setup(crypt_op_t *op, const cipher_mech_t *cm, const CK_MECHANI
     op->block = 1;
     op->pkey = k->pkey;
     k->pkey = NULL;
+    op->need_auth = !enc && k->always_authenticate;
     if (cm->mode != M_RSA_OAEP)
         return m->pParameter || m->ulParameterLen ? CKR_MECHANISM_PARAM_INVALID : CKR_OK;
     if (!m->pParameter || m->ulParameterLen != sizeof(CK_RSA_PKCS_OAEP_PARAMS))
@@ -491,6 +493,10 @@ static CK_RV op_enter(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, enum hsm
     if (!(*op)->active) {
         session_checkin(h, *s);
         return CKR_OPERATION_NOT_INITIALIZED;
+    }
+    if ((*op)->need_auth) { /* the operation waits for C_Login(CKU_CONTEXT_SPECIFIC) */
+        session_checkin(h, *s);
+        return CKR_USER_NOT_LOGGED_IN;
     }
     return CKR_OK;
 }

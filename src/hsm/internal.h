@@ -66,6 +66,7 @@ typedef struct crypt_op {
     size_t label_len;
     uint8_t *buf;              /* GCM decryption: everything until the tag */
     size_t len, cap;
+    bool need_auth;            /* CKA_ALWAYS_AUTHENTICATE: waits for a login */
 } crypt_op_t;
 
 /* A signature or MAC, or its verification, in progress (sign.c). */
@@ -82,6 +83,7 @@ typedef struct sign_op {
     size_t field_bytes;        /* ECDSA: size of r and of s */
     uint8_t *buf;              /* mechanisms that sign the data whole */
     size_t len, cap;
+    bool need_auth;            /* CKA_ALWAYS_AUTHENTICATE: waits for a login */
 } sign_op_t;
 
 typedef struct session {
@@ -225,6 +227,7 @@ typedef struct key_use {
     EVP_PKEY *pkey;            /* asymmetric keys: a reference */
     size_t field_bytes;        /* EC keys: the size of r and s */
     bool always_sensitive, never_extractable;
+    bool always_authenticate;  /* each use needs a context-specific login */
 } key_use_t;
 
 /* An object the session may see (h->lock held); 0 or -1. */

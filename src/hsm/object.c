@@ -610,6 +610,8 @@ CK_RV key_for_use(hsm_t *h, session_t *s, CK_OBJECT_HANDLE key, CK_ATTRIBUTE_TYP
     out->type = obj_ulong(o, CKA_KEY_TYPE, CK_UNAVAILABLE_INFORMATION);
     out->always_sensitive = obj_bool(o, CKA_ALWAYS_SENSITIVE, false);
     out->never_extractable = obj_bool(o, CKA_NEVER_EXTRACTABLE, false);
+    out->always_authenticate = out->cls == CKO_PRIVATE_KEY &&
+                               obj_bool(o, CKA_ALWAYS_AUTHENTICATE, false);
     if (out->cls != CKO_SECRET_KEY && out->cls != CKO_PUBLIC_KEY && out->cls != CKO_PRIVATE_KEY) {
         rv = CKR_KEY_HANDLE_INVALID;
         goto out;

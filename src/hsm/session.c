@@ -231,9 +231,27 @@ CK_RV hsm_login(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, CK_USER_TYPE u
         return rv;
     }
     CK_USER_TYPE cur = login_state(h, app, s->tok);
-    if (user == CKU_CONTEXT_SPECIFIC)
-        rv = CKR_OPERATION_NOT_INITIALIZED; /* no operation here asks for it */
-    else if (user != CKU_SO && user != CKU_USER)
+    if (user == CKU_CONTEXT_SPECIFIC) {
+        /* The login a CKA_ALWAYS_AUTHENTICATE key asks for, for the one
+           operation waiting for it. */
+        bool *wait = s->sign[HSM_SIGN].need_auth      ? &s->sign[HSM_SIGN].need_auth
+                   : s->crypt[HSM_DECRYPT].need_auth ? &s->crypt[HSM_DECRYPT].need_auth
+                                                      : NULL;
+        token_t *t = s->tok;
+        if (!wait)
+            rv = CKR_OPERATION_NOT_INITIALIZED;
+        else if (cur != CKU_USER)
+            rv = CKR_USER_NOT_LOGGED_IN;
+        pthread_mutex_unlock(&h->lock);
+        if (rv == CKR_OK)
+            rv = pin_check(h, t, CKU_USER, pin, pin_len);
+        pthread_mutex_lock(&h->lock);
+        if (rv == CKR_OK && !s->closed)
+            *wait = false;
+        session_put(h, s);
+        pthread_mutex_unlock(&h->lock);
+        return rv;
+    } else if (user != CKU_SO && user != CKU_USER)
         rv = CKR_USER_TYPE_INVALID;
     else if (cur == user)
         rv = CKR_USER_ALREADY_LOGGED_IN;

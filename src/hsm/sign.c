@@ -200,6 +200,7 @@ static CK_RV pk_start(sign_op_t *op, const sign_mech_t *sm, const CK_MECHANISM *
     op->pkey = k->pkey;
     k->pkey = NULL;
     op->field_bytes = k->field_bytes;
+    op->need_auth = sign && k->always_authenticate;
     if (is_rsa(sm)) {
         int bits = EVP_PKEY_get_bits(op->pkey);
         if (bits < 1024 || bits > 8192)
@@ -380,6 +381,10 @@ static CK_RV enter(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, enum hsm_si
     if (!(*op)->active) {
         session_checkin(h, *s);
         return CKR_OPERATION_NOT_INITIALIZED;
+    }
+    if ((*op)->need_auth) { /* the operation waits for C_Login(CKU_CONTEXT_SPECIFIC) */
+        session_checkin(h, *s);
+        return CKR_USER_NOT_LOGGED_IN;
     }
     return CKR_OK;
 }

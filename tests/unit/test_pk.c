@@ -522,6 +522,33 @@ static void test_ecdh(void **state)
     assert_int_equal(hsm_digest_key(f->h, A, s, apub), CKR_KEY_INDIGESTIBLE);
 }
 
+static void test_always_authenticate(void **state)
+{
+    fx_t *f = *state;
+    CK_SESSION_HANDLE s = open_user(f, A);
+    CK_MECHANISM gm = { CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0 };
+    CK_ULONG bits = 2048;
+    CK_BBOOL yes = CK_TRUE;
+    CK_ATTRIBUTE pt[] = { { CKA_MODULUS_BITS, &bits, sizeof bits } };
+    CK_ATTRIBUTE kt[] = { { CKA_ALWAYS_AUTHENTICATE, &yes, 1 } };
+    CK_OBJECT_HANDLE pub, priv;
+    assert_int_equal(hsm_generate_key_pair(f->h, A, s, &gm, pt, 1, kt, 1, &pub, &priv), CKR_OK);
+    CK_MECHANISM m = { CKM_SHA256_RSA_PKCS, NULL, 0 };
+    CK_BYTE sig[256];
+    CK_ULONG len = sizeof sig;
+    assert_int_equal(hsm_login(f->h, A, s, CKU_CONTEXT_SPECIFIC, L(USER)),
+                     CKR_OPERATION_NOT_INITIALIZED);
+    assert_int_equal(hsm_sign_init(f->h, A, s, HSM_SIGN, &m, priv), CKR_OK);
+    assert_int_equal(hsm_sign(f->h, A, s, (CK_BYTE *)"x", 1, sig, &len), CKR_USER_NOT_LOGGED_IN);
+    assert_int_equal(hsm_login(f->h, A, s, CKU_CONTEXT_SPECIFIC, L("wrong-pin")),
+                     CKR_PIN_INCORRECT);
+    assert_int_equal(hsm_login(f->h, A, s, CKU_CONTEXT_SPECIFIC, L(USER)), CKR_OK);
+    assert_int_equal(hsm_sign(f->h, A, s, (CK_BYTE *)"x", 1, sig, &len), CKR_OK);
+    /* Each use asks again. */
+    assert_int_equal(hsm_sign_init(f->h, A, s, HSM_SIGN, &m, priv), CKR_OK);
+    assert_int_equal(hsm_sign(f->h, A, s, (CK_BYTE *)"x", 1, sig, &len), CKR_USER_NOT_LOGGED_IN);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -531,6 +558,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_eddsa, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrap_unwrap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ecdh, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_always_authenticate, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
