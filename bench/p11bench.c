@@ -10,6 +10,11 @@
  *   find        C_FindObjectsInit (by label, among 100 objects) + C_FindObjects + Final
  *   digest      C_DigestInit + C_Digest of 1 KiB with SHA-256
  *   random      C_GenerateRandom of 32 bytes
+ *   aes-gcm-4k  C_EncryptInit + C_Encrypt of 4 KiB with AES-256-GCM
+ *   hmac-sha256 C_SignInit + C_Sign of 64 bytes with HMAC-SHA256
+ *   rsa2048-sign  C_SignInit + C_Sign, SHA256_RSA_PKCS
+ *   ecdsa-p256-sign C_SignInit + C_Sign of a 32-byte hash, CKM_ECDSA (SoftHSMv2
+ *               offers no hashing ECDSA mechanism)
  */
 #include <dlfcn.h>
 #include <getopt.h>
@@ -32,8 +37,11 @@ static int nthreads = 4;
 static atomic_bool stop;
 static CK_OBJECT_HANDLE objs[NOBJ];
 
-enum op { OP_OPEN_CLOSE, OP_FIND, OP_DIGEST, OP_RANDOM, OP_COUNT };
-static const char *const op_names[OP_COUNT] = { "open-close", "find", "digest", "random" };
+enum op { OP_OPEN_CLOSE, OP_FIND, OP_DIGEST, OP_RANDOM, OP_GCM, OP_HMAC, OP_RSA, OP_ECDSA, OP_COUNT };
+static const char *const op_names[OP_COUNT] = { "open-close", "find", "digest", "random",
+                                                "aes-gcm-4k", "hmac-sha256", "rsa2048-sign",
+                                                "ecdsa-p256-sign" };
+static CK_OBJECT_HANDLE aes_key, hmac_key, rsa_key, ec_key;
 
 typedef struct job {
     enum op op;
@@ -87,6 +95,31 @@ static CK_RV one(enum op op, CK_SESSION_HANDLE s, unsigned long i)
     case OP_RANDOM: {
         CK_BYTE r[32];
         rv = p->C_GenerateRandom(s, r, sizeof r);
+        break;
+    }
+    case OP_GCM: {
+        static CK_BYTE data[4096];
+        CK_BYTE out[4096 + 16], iv[12] = { 0 };
+        CK_ULONG len = sizeof out;
+        iv[0] = (CK_BYTE)i;
+        CK_GCM_PARAMS g = { iv, 12, 96, NULL, 0, 128 };
+        CK_MECHANISM m = { CKM_AES_GCM, &g, sizeof g };
+        rv = p->C_EncryptInit(s, &m, aes_key);
+        if (rv == CKR_OK)
+            rv = p->C_Encrypt(s, data, sizeof data, out, &len);
+        break;
+    }
+    case OP_HMAC:
+    case OP_RSA:
+    case OP_ECDSA: {
+        static CK_BYTE data[64];
+        CK_BYTE sig[512];
+        CK_ULONG len = sizeof sig;
+        CK_MECHANISM m = { op == OP_HMAC ? CKM_SHA256_HMAC
+                           : op == OP_RSA ? CKM_SHA256_RSA_PKCS : CKM_ECDSA, NULL, 0 };
+        rv = p->C_SignInit(s, &m, op == OP_HMAC ? hmac_key : op == OP_RSA ? rsa_key : ec_key);
+        if (rv == CKR_OK)
+            rv = p->C_Sign(s, data, op == OP_ECDSA ? 32 : sizeof data, sig, &len);
         break;
     }
     default:
@@ -189,6 +222,32 @@ int main(int argc, char **argv)
                              { CKA_VALUE, "x", 1 } };
         if (p->C_CreateObject(s, t, 5, &objs[i])) {
             fprintf(stderr, "p11bench: cannot create objects\n");
+            return 1;
+        }
+    }
+    /* Keys for the cryptographic operations: session objects. */
+    {
+        CK_BBOOL no = CK_FALSE;
+        CK_ULONG len32 = 32, bits = 2048;
+        CK_KEY_TYPE gen_kt = CKK_GENERIC_SECRET;
+        CK_OBJECT_CLASS sk = CKO_SECRET_KEY;
+        CK_MECHANISM aes = { CKM_AES_KEY_GEN, NULL, 0 }, gen = { CKM_GENERIC_SECRET_KEY_GEN, NULL, 0 };
+        CK_MECHANISM rsa = { CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0 }, ec = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+        static const CK_BYTE p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
+        CK_BBOOL yes = CK_TRUE;
+        CK_ATTRIBUTE at[] = { { CKA_VALUE_LEN, &len32, sizeof len32 }, { CKA_TOKEN, &no, 1 },
+                              { CKA_ENCRYPT, &yes, 1 } };
+        CK_ATTRIBUTE ht[] = { { CKA_CLASS, &sk, sizeof sk }, { CKA_KEY_TYPE, &gen_kt, sizeof gen_kt },
+                              { CKA_VALUE_LEN, &len32, sizeof len32 }, { CKA_TOKEN, &no, 1 },
+                              { CKA_SIGN, &yes, 1 } };
+        CK_ATTRIBUTE rp[] = { { CKA_MODULUS_BITS, &bits, sizeof bits }, { CKA_TOKEN, &no, 1 } };
+        CK_ATTRIBUTE ep[] = { { CKA_EC_PARAMS, (void *)p256, sizeof p256 }, { CKA_TOKEN, &no, 1 } };
+        CK_ATTRIBUTE kp[] = { { CKA_TOKEN, &no, 1 }, { CKA_SIGN, &yes, 1 } };
+        CK_OBJECT_HANDLE pub;
+        if (p->C_GenerateKey(s, &aes, at, 3, &aes_key) || p->C_GenerateKey(s, &gen, ht, 5, &hmac_key) ||
+            p->C_GenerateKeyPair(s, &rsa, rp, 2, kp, 2, &pub, &rsa_key) ||
+            p->C_GenerateKeyPair(s, &ec, ep, 2, kp, 2, &pub, &ec_key)) {
+            fprintf(stderr, "p11bench: cannot generate the keys\n");
             return 1;
         }
     }

@@ -32,7 +32,16 @@ shslot=$(softhsm2-util --show-slots | awk '/^Slot [0-9]+/{s=$2} /Label:.*bench/{
 echo "p11bench: $threads threads, ${secs}s per operation, $(nproc) cores"
 build/bench/p11bench --module "$SFM" --slot 1 --pin 1234 --threads "$threads" --seconds "$secs" > "$work/sfm.txt"
 build/bench/p11bench --module "$SH" --slot "$shslot" --pin 1234 --threads "$threads" --seconds "$secs" > "$work/sh.txt"
-printf '%-12s %14s %14s %8s\n' operation "softfm ops/s" "SoftHSM ops/s" ratio
-join "$work/sfm.txt" "$work/sh.txt" | while read -r op a b; do
-  printf '%-12s %14s %14s %8.2f\n' "$op" "$a" "$b" "$(echo "$a / $b" | bc -l)"
+printf '%-16s %14s %14s %8s\n' operation "softfm ops/s" "SoftHSM ops/s" ratio
+join <(sort "$work/sfm.txt") <(sort "$work/sh.txt") | while read -r op a b; do
+  printf '%-16s %14s %14s %8.2f\n' "$op" "$a" "$b" "$(echo "$a / $b" | bc -l)"
 done
+# OpenSSL's own speed, the same threads, as the ceiling for the signatures.
+ossl=$(openssl speed -multi "$threads" -seconds "$secs" rsa2048 ecdsap256 2>/dev/null)
+rsa=$(echo "$ossl" | awk '/^rsa 2048 bits/ {print $6}' | tail -n1)
+ec=$(echo "$ossl" | awk '/256 bits ecdsa \(nistp256\)/ {print $7}' | tail -n1)
+sfm_rsa=$(awk '$1=="rsa2048-sign" {print $2}' "$work/sfm.txt")
+sfm_ec=$(awk '$1=="ecdsa-p256-sign" {print $2}' "$work/sfm.txt")
+[ -n "$rsa" ] && printf '%-16s %14s %14s %8.2f  (vs openssl speed)\n' rsa2048-sign "$sfm_rsa" "$rsa" "$(echo "$sfm_rsa / $rsa" | bc -l)"
+[ -n "$ec" ] && printf '%-16s %14s %14s %8.2f  (vs openssl speed)\n' ecdsa-p256-sign "$sfm_ec" "$ec" "$(echo "$sfm_ec / $ec" | bc -l)"
+true
