@@ -6,6 +6,7 @@
 #ifndef SOFTFM_COMMON_H
 #define SOFTFM_COMMON_H
 
+#include "ckm_extra.h"
 #include "ckr.h"
 #include "hmap.h"
 #include "log.h"

@@ -10,6 +10,9 @@ static const mech_info_t mechs[] = {
     { CKM_SHA256, 0, 0, CKF_DIGEST },
     { CKM_SHA384, 0, 0, CKF_DIGEST },
     { CKM_SHA512, 0, 0, CKF_DIGEST },
+    { CKM_SHA3_256, 0, 0, CKF_DIGEST },
+    { CKM_SHA3_384, 0, 0, CKF_DIGEST },
+    { CKM_SHA3_512, 0, 0, CKF_DIGEST },
     /* Key sizes in bytes for secret keys, as v2.40 counts them. */
     { CKM_AES_KEY_GEN, 16, 32, CKF_GENERATE },
     { CKM_DES3_KEY_GEN, 24, 24, CKF_GENERATE },

@@ -19,6 +19,7 @@
 
 #include "hsm.h"
 
+#include "ckm_extra.h"
 #include "fixture.h"
 
 static void test_slots_and_tokens(void **state)
@@ -507,6 +508,16 @@ static void test_digest(void **state)
     assert_int_equal(hsm_digest_init(f->h, A, s, &m), CKR_OK);
     assert_int_equal(hsm_digest_update(f->h, A, s, NULL, 5), CKR_ARGUMENTS_BAD);
     assert_int_equal(hsm_digest_final(f->h, A, s, out, &len), CKR_OPERATION_NOT_INITIALIZED);
+    /* SHA3-256("abc"), FIPS 202 */
+    static const uint8_t abc3[32] = {
+        0x3a, 0x98, 0x5d, 0xa7, 0x4f, 0xe2, 0x25, 0xb2, 0x04, 0x5c, 0x17, 0x2d, 0x6b, 0xd3, 0x90, 0xbd,
+        0x85, 0x5f, 0x08, 0x6e, 0x3e, 0x9d, 0x52, 0x5b, 0x46, 0xbf, 0xe2, 0x45, 0x11, 0x43, 0x15, 0x32 };
+    CK_MECHANISM sha3 = { CKM_SHA3_256, NULL, 0 };
+    len = sizeof out;
+    assert_int_equal(hsm_digest_init(f->h, A, s, &sha3), CKR_OK);
+    assert_int_equal(hsm_digest(f->h, A, s, (CK_BYTE *)"abc", 3, out, &len), CKR_OK);
+    assert_int_equal(len, 32);
+    assert_memory_equal(out, abc3, 32);
     assert_int_equal(hsm_generate_random(f->h, A, s, out, 64), CKR_OK);
     assert_int_equal(hsm_generate_random(f->h, B, s, out, 64), CKR_SESSION_HANDLE_INVALID);
 }
