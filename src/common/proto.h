@@ -74,6 +74,8 @@ enum proto_op {
     OP_SIGN_FINAL,            /* session, u8 has-out, u64 cap */
     OP_VERIFY,                /* session, bytes data, bytes signature */
     OP_VERIFY_FINAL,          /* session, bytes signature */
+    OP_RECOVER_INIT,          /* session, u8 dir, mechanism, u64 key */
+    OP_RECOVER,               /* session, u8 dir, u8 has-out, u64 cap, bytes input */
     /* Administration (HSM SO PIN in each request that changes things) */
     OP_ADMIN_SHOW = 100,
     OP_ADMIN_ZEROIZE,

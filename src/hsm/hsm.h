@@ -110,6 +110,13 @@ CK_RV hsm_verify(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, const CK_BYTE *dat
 CK_RV hsm_verify_final(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, const CK_BYTE *sig,
                        CK_ULONG sig_len);
 
+/* Signatures with message recovery: raw RSA (CKM_RSA_X_509) and PKCS#1
+   v1.5 (CKM_RSA_PKCS). Single-part; output rules as for C_Sign. */
+CK_RV hsm_recover_init(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, enum hsm_sign_dir dir,
+                       const CK_MECHANISM *m, CK_OBJECT_HANDLE key);
+CK_RV hsm_recover(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, enum hsm_sign_dir dir,
+                  const CK_BYTE *in, CK_ULONG len, CK_BYTE *out, CK_ULONG *out_len);
+
 /* Key generation. */
 CK_RV hsm_generate_key(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, const CK_MECHANISM *m,
                        const CK_ATTRIBUTE *t, CK_ULONG n, CK_OBJECT_HANDLE *out);

@@ -105,6 +105,8 @@ typedef struct session {
     crypt_op_t crypt[2];
     /* C_Sign*, C_Verify*: indexed by HSM_SIGN, HSM_VERIFY */
     sign_op_t sign[2];
+    /* C_SignRecover, C_VerifyRecover */
+    sign_op_t recover[2];
 } session_t;
 
 /* Per AppId and token: who is logged in and how many sessions are open. */

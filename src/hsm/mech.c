@@ -44,8 +44,9 @@ static const mech_info_t mechs[] = {
     { CKM_AES_CMAC_GENERAL, 16, 32, MAC },
     /* Asymmetric key sizes in bits. */
     { CKM_RSA_PKCS_KEY_PAIR_GEN, 2048, 4096, CKF_GENERATE_KEY_PAIR },
-    { CKM_RSA_PKCS, 2048, 4096, MAC | CRYPT },
-    { CKM_RSA_X_509, 2048, 4096, MAC | CRYPT },
+#define RECOVER (CKF_SIGN_RECOVER | CKF_VERIFY_RECOVER)
+    { CKM_RSA_PKCS, 2048, 4096, MAC | CRYPT | RECOVER },
+    { CKM_RSA_X_509, 2048, 4096, MAC | CRYPT | RECOVER },
     { CKM_RSA_PKCS_OAEP, 2048, 4096, CRYPT },
     { CKM_RSA_PKCS_PSS, 2048, 4096, MAC },
     { CKM_SHA1_RSA_PKCS, 2048, 4096, MAC },

@@ -31,6 +31,8 @@ static void session_free(session_t *s)
     crypt_op_free(&s->crypt[HSM_DECRYPT]);
     sign_op_end(&s->sign[HSM_SIGN]);
     sign_op_end(&s->sign[HSM_VERIFY]);
+    sign_op_end(&s->recover[HSM_SIGN]);
+    sign_op_end(&s->recover[HSM_VERIFY]);
     free(s);
 }
 
@@ -236,6 +238,7 @@ CK_RV hsm_login(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, CK_USER_TYPE u
            operation waiting for it. */
         bool *wait = s->sign[HSM_SIGN].need_auth      ? &s->sign[HSM_SIGN].need_auth
                    : s->crypt[HSM_DECRYPT].need_auth ? &s->crypt[HSM_DECRYPT].need_auth
+                   : s->recover[HSM_SIGN].need_auth  ? &s->recover[HSM_SIGN].need_auth
                                                       : NULL;
         token_t *t = s->tok;
         if (!wait)

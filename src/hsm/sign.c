@@ -644,3 +644,103 @@ CK_RV hsm_verify_final(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, const C
     rv = check(op, sig, sig_len);
     return leave(h, s, op, rv, false);
 }
+
+/* ---- signatures with message recovery ---- */
+
+CK_RV hsm_recover_init(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, enum hsm_sign_dir dir,
+                       const CK_MECHANISM *m, CK_OBJECT_HANDLE key)
+{
+    session_t *s;
+    key_use_t k;
+    memset(&k, 0, sizeof k);
+    CK_RV rv = session_checkout(h, app, handle, &s);
+    if (rv)
+        return rv;
+    sign_op_t *op = &s->recover[dir];
+    const sign_mech_t *sm = m ? sign_mech(m->mechanism) : NULL;
+    if (!m)
+        rv = CKR_ARGUMENTS_BAD;
+    else if (op->active)
+        rv = CKR_OPERATION_ACTIVE;
+    else if (!sm || (sm->kind != S_RSA_PKCS && sm->kind != S_RSA_X509))
+        rv = CKR_MECHANISM_INVALID;
+    else if ((rv = key_for_use(h, s, key, dir == HSM_SIGN ? CKA_SIGN_RECOVER : CKA_VERIFY_RECOVER,
+                               m->mechanism, &k)) == CKR_OK) {
+        op->sm = sm;
+        rv = pk_start(op, sm, m, &k, dir == HSM_SIGN);
+    }
+    if (rv == CKR_OK)
+        op->active = true;
+    else if (rv != CKR_OPERATION_ACTIVE)
+        sign_op_end(op);
+    key_use_free(&k);
+    session_checkin(h, s);
+    return rv;
+}
+
+CK_RV hsm_recover(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, enum hsm_sign_dir dir,
+                  const CK_BYTE *in, CK_ULONG len, CK_BYTE *out, CK_ULONG *out_len)
+{
+    session_t *s;
+    CK_RV rv = session_checkout(h, app, handle, &s);
+    if (rv)
+        return rv;
+    sign_op_t *op = &s->recover[dir];
+    bool keep = false;
+    if (!op->active) {
+        session_checkin(h, s);
+        return CKR_OPERATION_NOT_INITIALIZED;
+    }
+    if (op->need_auth) {
+        session_checkin(h, s);
+        return CKR_USER_NOT_LOGGED_IN;
+    }
+    if ((!in && len) || !out_len) {
+        rv = CKR_ARGUMENTS_BAD;
+        goto out;
+    }
+    size_t k = op->out_len;
+    if (!out) {
+        *out_len = (CK_ULONG)k; /* for a recovery, at most this */
+        keep = true;
+        goto out;
+    }
+    uint8_t tmp[1024];
+    size_t got = sizeof tmp;
+    if (dir == HSM_SIGN) {
+        if (*out_len < k) {
+            *out_len = (CK_ULONG)k;
+            rv = CKR_BUFFER_TOO_SMALL;
+            keep = true;
+            goto out;
+        }
+        op->len = 0;
+        if ((rv = keep_data(op, in, len)) == CKR_OK && (rv = pk_sign_raw(op, out, &got)) == CKR_OK)
+            *out_len = (CK_ULONG)k;
+        goto out;
+    }
+    if (len != k) {
+        rv = CKR_SIGNATURE_LEN_RANGE;
+        goto out;
+    }
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, op->pkey, NULL);
+    rv = CKR_SIGNATURE_INVALID;
+    if (ctx && EVP_PKEY_verify_recover_init(ctx) == 1 && rsa_setup(op, ctx) == 1 &&
+        EVP_PKEY_verify_recover(ctx, tmp, &got, in, len) == 1)
+        rv = CKR_OK;
+    EVP_PKEY_CTX_free(ctx);
+    if (rv == CKR_OK && *out_len < got) {
+        *out_len = (CK_ULONG)got;
+        rv = CKR_BUFFER_TOO_SMALL;
+        keep = true;
+    } else if (rv == CKR_OK) {
+        memcpy(out, tmp, got);
+        *out_len = (CK_ULONG)got;
+    }
+    secure_zero(tmp, sizeof tmp);
+out:
+    if (!keep)
+        sign_op_end(op);
+    session_checkin(h, s);
+    return rv;
+}

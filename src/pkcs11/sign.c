@@ -160,3 +160,77 @@ CK_RV C_VerifyFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG
 {
     return verify_call(OP_VERIFY_FINAL, hSession, NULL, 0, pSignature, ulSignatureLen);
 }
+
+static CK_RV recover_init(uint8_t dir, CK_SESSION_HANDLE s, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE key)
+{
+    call_t c;
+    CK_RV rv = p11_begin(&c, OP_RECOVER_INIT);
+    if (rv)
+        return rv;
+    wb_u64(c.w, s);
+    wb_u8(c.w, dir);
+    if ((rv = proto_put_mechanism(c.w, m)) == CKR_OK) {
+        wb_u64(c.w, key);
+        rv = p11_send(&c);
+    }
+    p11_end(&c);
+    return rv;
+}
+
+static CK_RV recover(uint8_t dir, CK_SESSION_HANDLE s, const CK_BYTE *in, CK_ULONG n,
+                     CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+{
+    call_t c;
+    CK_RV rv = p11_begin(&c, OP_RECOVER);
+    if (rv)
+        return rv;
+    if (!out_len || (!in && n) || n > WIRE_CHUNK) {
+        p11_end(&c);
+        return CKR_ARGUMENTS_BAD;
+    }
+    wb_u64(c.w, s);
+    wb_u8(c.w, dir);
+    wb_u8(c.w, out != NULL);
+    wb_u64(c.w, out ? *out_len : 0);
+    wb_bytes(c.w, in, n);
+    rv = p11_send(&c);
+    if (rv == CKR_OK || rv == CKR_BUFFER_TOO_SMALL) {
+        uint64_t got = rb_u64(&c.r);
+        if (c.r.err) {
+            rv = CKR_DEVICE_ERROR;
+        } else if (rv == CKR_OK && out) {
+            const uint8_t *p = rb_raw(&c.r, (size_t)got);
+            if (!p || got > *out_len)
+                rv = CKR_DEVICE_ERROR;
+            else
+                memcpy(out, p, (size_t)got);
+        }
+        if (rv != CKR_DEVICE_ERROR)
+            *out_len = (CK_ULONG)got;
+    }
+    p11_end(&c);
+    return rv;
+}
+
+CK_RV C_SignRecoverInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
+{
+    return recover_init(0, hSession, pMechanism, hKey);
+}
+
+CK_RV C_SignRecover(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
+                    CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen)
+{
+    return recover(0, hSession, pData, ulDataLen, pSignature, pulSignatureLen);
+}
+
+CK_RV C_VerifyRecoverInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+                          CK_OBJECT_HANDLE hKey)
+{
+    return recover_init(1, hSession, pMechanism, hKey);
+}
+
+CK_RV C_VerifyRecover(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen,
+                      CK_BYTE_PTR pData, CK_ULONG_PTR pulDataLen)
+{
+    return recover(1, hSession, pSignature, ulSignatureLen, pData, pulDataLen);
+}

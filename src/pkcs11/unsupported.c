@@ -4,7 +4,7 @@
  * code PKCS#11 v2.40 allows for it:
  * - operation state cannot be saved (CKR_STATE_UNSAVEABLE) or restored
  *   (CKR_SAVED_STATE_INVALID);
- * - signatures with recovery and the dual-function updates are not offered
+ * - the dual-function updates are not offered
  *   (CKR_FUNCTION_NOT_SUPPORTED; no listed mechanism claims them);
  * - the legacy parallel functions answer CKR_FUNCTION_NOT_PARALLEL;
  * - tokens are never inserted or removed: C_WaitForSlotEvent has no event to
@@ -48,30 +48,6 @@ CK_RV C_SetOperationState(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pOperationStat
     if (!pOperationState && ulOperationStateLen)
         return CKR_ARGUMENTS_BAD;
     return answer(hSession, CKR_SAVED_STATE_INVALID);
-}
-
-CK_RV C_SignRecoverInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism U,
-                        CK_OBJECT_HANDLE hKey U)
-{
-    return answer(hSession, CKR_FUNCTION_NOT_SUPPORTED);
-}
-
-CK_RV C_SignRecover(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData U, CK_ULONG ulDataLen U,
-                    CK_BYTE_PTR pSignature U, CK_ULONG_PTR pulSignatureLen U)
-{
-    return answer(hSession, CKR_FUNCTION_NOT_SUPPORTED);
-}
-
-CK_RV C_VerifyRecoverInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism U,
-                          CK_OBJECT_HANDLE hKey U)
-{
-    return answer(hSession, CKR_FUNCTION_NOT_SUPPORTED);
-}
-
-CK_RV C_VerifyRecover(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature U,
-                      CK_ULONG ulSignatureLen U, CK_BYTE_PTR pData U, CK_ULONG_PTR pulDataLen U)
-{
-    return answer(hSession, CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 CK_RV C_DigestEncryptUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart U, CK_ULONG ulPartLen U,

@@ -661,6 +661,43 @@ static CK_RV op_digest_key(req_t *q)
     return hsm_digest_key(q->h, q->app, s, key);
 }
 
+static CK_RV op_recover_init(req_t *q)
+{
+    CK_SESSION_HANDLE s = U64(q);
+    uint8_t dir = rb_u8(q->r);
+    CK_MECHANISM m;
+    proto_param_t store;
+    if (!proto_get_mechanism(q->r, &m, &store))
+        return CKR_ARGUMENTS_BAD;
+    CK_OBJECT_HANDLE key = U64(q);
+    if (!rb_done(q->r) || dir > 1)
+        return CKR_ARGUMENTS_BAD;
+    return hsm_recover_init(q->h, q->app, s, (enum hsm_sign_dir)dir, &m, key);
+}
+
+static CK_RV op_recover(req_t *q)
+{
+    size_t n;
+    CK_SESSION_HANDLE s = U64(q);
+    uint8_t dir = rb_u8(q->r);
+    uint8_t has_out = rb_u8(q->r);
+    uint64_t cap = rb_u64(q->r);
+    const uint8_t *in = rb_bytes(q->r, &n);
+    if (!rb_done(q->r) || dir > 1)
+        return CKR_ARGUMENTS_BAD;
+    CK_BYTE out[1024];
+    CK_ULONG len = cap > sizeof out ? sizeof out : (CK_ULONG)cap;
+    CK_RV rv = hsm_recover(q->h, q->app, s, (enum hsm_sign_dir)dir, in, (CK_ULONG)n,
+                           has_out ? out : NULL, &len);
+    if (rv == CKR_OK || rv == CKR_BUFFER_TOO_SMALL) {
+        wb_u64(q->w, len);
+        if (rv == CKR_OK && has_out)
+            wb_raw(q->w, out, len);
+    }
+    secure_zero(out, sizeof out);
+    return rv;
+}
+
 static CK_RV op_generate_key(req_t *q)
 {
     CK_SESSION_HANDLE s = U64(q);
@@ -878,6 +915,8 @@ static const struct {
     { OP_SIGN_FINAL, op_sign_final },
     { OP_VERIFY, op_verify },
     { OP_VERIFY_FINAL, op_verify_final },
+    { OP_RECOVER_INIT, op_recover_init },
+    { OP_RECOVER, op_recover },
     { OP_GENERATE_RANDOM, op_generate_random },
     { OP_ADMIN_SHOW, op_admin_show },
     { OP_ADMIN_ZEROIZE, op_admin_zeroize },

@@ -158,7 +158,7 @@ static void test_session_bad_input(void **state)
     CK_UTF8CHAR label[32];
     memset(label, ' ', sizeof label);
     assert_int_equal(p->C_InitToken(slot, PIN(T_PSO_PIN), label), CKR_SESSION_EXISTS);
-    assert_int_equal(p->C_SignRecoverInit(s, &(CK_MECHANISM){ CKM_RSA_X_509, NULL, 0 }, 1),
+    assert_int_equal(p->C_DigestEncryptUpdate(s, NULL, 0, NULL, &(CK_ULONG){ 0 }),
                      CKR_FUNCTION_NOT_SUPPORTED);
     assert_int_equal(p->C_EncryptInit(777777, &(CK_MECHANISM){ CKM_AES_ECB, NULL, 0 }, 1),
                      CKR_SESSION_HANDLE_INVALID);

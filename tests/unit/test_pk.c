@@ -549,6 +549,40 @@ static void test_always_authenticate(void **state)
     assert_int_equal(hsm_sign(f->h, A, s, (CK_BYTE *)"x", 1, sig, &len), CKR_USER_NOT_LOGGED_IN);
 }
 
+static void test_recover(void **state)
+{
+    fx_t *f = *state;
+    CK_SESSION_HANDLE s = open_user(f, A);
+    CK_OBJECT_HANDLE pub, priv;
+    gen_rsa(f, s, 2048, &pub, &priv);
+    CK_MECHANISM mechs[] = { { CKM_RSA_PKCS, NULL, 0 }, { CKM_RSA_X_509, NULL, 0 } };
+    for (int i = 0; i < 2; i++) {
+        CK_BYTE msg[40], sig[256], back[256];
+        memset(msg, 0x11 * (i + 1), sizeof msg);
+        CK_ULONG len = sizeof sig, blen = sizeof back;
+        assert_int_equal(hsm_recover_init(f->h, A, s, HSM_SIGN, &mechs[i], priv), CKR_OK);
+        assert_int_equal(hsm_recover(f->h, A, s, HSM_SIGN, msg, sizeof msg, NULL, &len), CKR_OK);
+        assert_int_equal(len, 256);
+        assert_int_equal(hsm_recover(f->h, A, s, HSM_SIGN, msg, sizeof msg, sig, &len), CKR_OK);
+        assert_int_equal(hsm_recover_init(f->h, A, s, HSM_VERIFY, &mechs[i], pub), CKR_OK);
+        assert_int_equal(hsm_recover(f->h, A, s, HSM_VERIFY, sig, len, back, &blen), CKR_OK);
+        /* raw RSA gives the whole block back, zero-padded on the left */
+        assert_int_equal(blen, i == 0 ? sizeof msg : 256);
+        assert_memory_equal(back + blen - sizeof msg, msg, sizeof msg);
+        sig[100] ^= 1;
+        blen = sizeof back;
+        assert_int_equal(hsm_recover_init(f->h, A, s, HSM_VERIFY, &mechs[0], pub), CKR_OK);
+        if (i == 0)
+            assert_int_equal(hsm_recover(f->h, A, s, HSM_VERIFY, sig, len, back, &blen),
+                             CKR_SIGNATURE_INVALID);
+        else
+            assert_int_equal(hsm_recover(f->h, A, s, HSM_VERIFY, sig, len - 1, back, &blen),
+                             CKR_SIGNATURE_LEN_RANGE);
+    }
+    CK_MECHANISM pss = { CKM_SHA256_RSA_PKCS, NULL, 0 };
+    assert_int_equal(hsm_recover_init(f->h, A, s, HSM_SIGN, &pss, priv), CKR_MECHANISM_INVALID);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -559,6 +593,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wrap_unwrap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ecdh, setup, teardown),
         cmocka_unit_test_setup_teardown(test_always_authenticate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recover, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
