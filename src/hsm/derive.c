@@ -199,13 +199,7 @@ CK_RV hsm_derive_key(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, const CK_
                              .base_never_extractable = k.never_extractable };
     if ((rv = attrs_build(full, k2, who, &origin, o)))
         goto out;
-    bool tok_obj = o->on_token;
-    if (tok_obj)
-        pthread_mutex_lock(&h->wlock);
-    rv = object_insert(h, s, o, who, out);
-    if (tok_obj)
-        pthread_mutex_unlock(&h->wlock);
-    if (rv == CKR_OK)
+    if ((rv = object_add(h, s, o, who, out)) == CKR_OK)
         o = NULL;
 out:
     object_free(o);

@@ -268,6 +268,9 @@ void pkey_attrs_free(pkey_attrs_t *a);
 int key_check_value(CK_KEY_TYPE kt, const uint8_t *key, size_t len, uint8_t out[3]);
 /* Take back an object just inserted (wlock held for token objects). */
 void object_discard(hsm_t *h, CK_OBJECT_HANDLE handle);
+/* Insert a new object made for session s, taking h->wlock for a token
+   object; on success the HSM owns o. */
+CK_RV object_add(hsm_t *h, session_t *s, object_t *o, CK_USER_TYPE who, CK_OBJECT_HANDLE *out);
 /* Insert a new object made for session s (wlock held for token objects). */
 CK_RV object_insert(hsm_t *h, session_t *s, object_t *o, CK_USER_TYPE who, CK_OBJECT_HANDLE *out);
 

@@ -204,6 +204,17 @@ CK_RV object_insert(hsm_t *h, session_t *s, object_t *o, CK_USER_TYPE who, CK_OB
     return rv;
 }
 
+CK_RV object_add(hsm_t *h, session_t *s, object_t *o, CK_USER_TYPE who, CK_OBJECT_HANDLE *out)
+{
+    bool tok_obj = o->on_token;
+    if (tok_obj)
+        pthread_mutex_lock(&h->wlock);
+    CK_RV rv = object_insert(h, s, o, who, out);
+    if (tok_obj)
+        pthread_mutex_unlock(&h->wlock);
+    return rv;
+}
+
 CK_RV hsm_create_object(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, const CK_ATTRIBUTE *t,
                         CK_ULONG n, CK_OBJECT_HANDLE *out)
 {
@@ -224,13 +235,7 @@ CK_RV hsm_create_object(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, const 
     }
     if ((rv = attrs_build(t, n, who, NULL, o)))
         goto out;
-    bool tok_obj = o->on_token;
-    if (tok_obj)
-        pthread_mutex_lock(&h->wlock);
-    rv = object_insert(h, s, o, who, out);
-    if (tok_obj)
-        pthread_mutex_unlock(&h->wlock);
-    if (rv == CKR_OK)
+    if ((rv = object_add(h, s, o, who, out)) == CKR_OK)
         o = NULL;
 out:
     object_free(o);
@@ -267,13 +272,7 @@ CK_RV hsm_copy_object(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, CK_OBJEC
         rv = attrs_clone(from, o);
     pthread_mutex_unlock(&h->lock);
     if (rv == CKR_OK && (rv = attrs_apply(o, t, n)) == CKR_OK) {
-        bool tok_obj = o->on_token;
-        if (tok_obj)
-            pthread_mutex_lock(&h->wlock);
-        rv = object_insert(h, s, o, who, out);
-        if (tok_obj)
-            pthread_mutex_unlock(&h->wlock);
-        if (rv == CKR_OK)
+        if ((rv = object_add(h, s, o, who, out)) == CKR_OK)
             o = NULL;
     }
     object_free(o);

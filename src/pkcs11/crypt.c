@@ -40,20 +40,7 @@ static CK_RV crypt_call(uint32_t op, uint8_t dir, CK_SESSION_HANDLE s, const CK_
         wb_bytes(c.w, in, out ? n : 0);
     }
     rv = p11_send(&c);
-    if (rv == CKR_OK || rv == CKR_BUFFER_TOO_SMALL) {
-        uint64_t got = rb_u64(&c.r);
-        if (c.r.err) {
-            rv = CKR_DEVICE_ERROR;
-        } else if (rv == CKR_OK && out) {
-            const uint8_t *p = rb_raw(&c.r, (size_t)got);
-            if (!p || got > *out_len)
-                rv = CKR_DEVICE_ERROR;
-            else if (got)
-                memcpy(out, p, (size_t)got);
-        }
-        if (rv != CKR_DEVICE_ERROR)
-            *out_len = (CK_ULONG)got;
-    }
+    rv = p11_get_output(&c, rv, out, out_len);
     p11_end(&c);
     return rv;
 }

@@ -33,20 +33,7 @@ static CK_RV digest_call(uint32_t op, CK_SESSION_HANDLE s, const CK_BYTE *data, 
     if (op == OP_DIGEST)
         wb_bytes(c.w, data, len);
     rv = p11_send(&c);
-    if (rv == CKR_OK || rv == CKR_BUFFER_TOO_SMALL) {
-        uint64_t n = rb_u64(&c.r);
-        if (c.r.err) {
-            rv = CKR_DEVICE_ERROR;
-        } else if (rv == CKR_OK && out) {
-            const uint8_t *p = rb_raw(&c.r, (size_t)n);
-            if (!p || n > *out_len)
-                rv = CKR_DEVICE_ERROR;
-            else
-                memcpy(out, p, (size_t)n);
-        }
-        if (rv != CKR_DEVICE_ERROR)
-            *out_len = (CK_ULONG)n;
-    }
+    rv = p11_get_output(&c, rv, out, out_len);
     p11_end(&c);
     return rv;
 }

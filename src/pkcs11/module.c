@@ -62,6 +62,24 @@ void p11_end(call_t *c)
     c->conn = NULL;
 }
 
+CK_RV p11_get_output(call_t *c, CK_RV rv, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+{
+    if (rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL)
+        return rv;
+    uint64_t got = rb_u64(&c->r);
+    if (c->r.err)
+        return CKR_DEVICE_ERROR;
+    if (rv == CKR_OK && out) {
+        const uint8_t *p = rb_raw(&c->r, (size_t)got);
+        if (!p || got > *out_len)
+            return CKR_DEVICE_ERROR;
+        if (got)
+            memcpy(out, p, (size_t)got);
+    }
+    *out_len = (CK_ULONG)got;
+    return rv;
+}
+
 CK_RV p11_simple(uint32_t op, int nargs, ...)
 {
     call_t c;

@@ -243,20 +243,7 @@ CK_RV C_WrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJE
         wb_u8(c.w, pWrappedKey != NULL);
         wb_u64(c.w, pWrappedKey ? *pulWrappedKeyLen : 0);
         rv = p11_send(&c);
-        if (rv == CKR_OK || rv == CKR_BUFFER_TOO_SMALL) {
-            uint64_t n = rb_u64(&c.r);
-            if (c.r.err) {
-                rv = CKR_DEVICE_ERROR;
-            } else if (rv == CKR_OK && pWrappedKey) {
-                const uint8_t *p = rb_raw(&c.r, (size_t)n);
-                if (!p || n > *pulWrappedKeyLen)
-                    rv = CKR_DEVICE_ERROR;
-                else
-                    memcpy(pWrappedKey, p, (size_t)n);
-            }
-            if (rv != CKR_DEVICE_ERROR)
-                *pulWrappedKeyLen = (CK_ULONG)n;
-        }
+        rv = p11_get_output(&c, rv, pWrappedKey, pulWrappedKeyLen);
     }
     p11_end(&c);
     return rv;

@@ -25,6 +25,9 @@ CK_RV p11_begin(call_t *c, uint32_t op);
 /* Send and wait; returns the daemon's status (or a transport error). */
 CK_RV p11_send(call_t *c);
 void p11_end(call_t *c);
+/* Results of the form "u64 length, then the bytes when CKR_OK and there was
+   an output buffer": copied to out, *out_len set as PKCS#11 says. */
+CK_RV p11_get_output(call_t *c, CK_RV rv, CK_BYTE_PTR out, CK_ULONG_PTR out_len);
 /* For calls with no results: begin, encode u64 args, send, end. */
 CK_RV p11_simple(uint32_t op, int nargs, ...);
 

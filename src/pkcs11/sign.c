@@ -37,20 +37,7 @@ static CK_RV sign_call(uint32_t op, CK_SESSION_HANDLE s, const CK_BYTE *data, CK
     if (op == OP_SIGN)
         wb_bytes(c.w, data, n);
     rv = p11_send(&c);
-    if (rv == CKR_OK || rv == CKR_BUFFER_TOO_SMALL) {
-        uint64_t got = rb_u64(&c.r);
-        if (c.r.err) {
-            rv = CKR_DEVICE_ERROR;
-        } else if (rv == CKR_OK && sig) {
-            const uint8_t *p = rb_raw(&c.r, (size_t)got);
-            if (!p || got > *sig_len)
-                rv = CKR_DEVICE_ERROR;
-            else
-                memcpy(sig, p, (size_t)got);
-        }
-        if (rv != CKR_DEVICE_ERROR)
-            *sig_len = (CK_ULONG)got;
-    }
+    rv = p11_get_output(&c, rv, sig, sig_len);
     p11_end(&c);
     return rv;
 }
@@ -194,20 +181,7 @@ static CK_RV recover(uint8_t dir, CK_SESSION_HANDLE s, const CK_BYTE *in, CK_ULO
     wb_u64(c.w, out ? *out_len : 0);
     wb_bytes(c.w, in, n);
     rv = p11_send(&c);
-    if (rv == CKR_OK || rv == CKR_BUFFER_TOO_SMALL) {
-        uint64_t got = rb_u64(&c.r);
-        if (c.r.err) {
-            rv = CKR_DEVICE_ERROR;
-        } else if (rv == CKR_OK && out) {
-            const uint8_t *p = rb_raw(&c.r, (size_t)got);
-            if (!p || got > *out_len)
-                rv = CKR_DEVICE_ERROR;
-            else
-                memcpy(out, p, (size_t)got);
-        }
-        if (rv != CKR_DEVICE_ERROR)
-            *out_len = (CK_ULONG)got;
-    }
+    rv = p11_get_output(&c, rv, out, out_len);
     p11_end(&c);
     return rv;
 }

@@ -44,6 +44,17 @@ static void put_version(wbuf_t *w, CK_VERSION v)
     wb_u8(w, v.minor);
 }
 
+/* Results of the form "u64 length, then the bytes when CKR_OK and the
+   caller gave an output buffer" (the module's p11_get_output reads them). */
+static void put_output(req_t *q, CK_RV rv, uint8_t has_out, const CK_BYTE *buf, CK_ULONG len)
+{
+    if (rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL)
+        return;
+    wb_u64(q->w, len);
+    if (rv == CKR_OK && has_out)
+        wb_raw(q->w, buf, len);
+}
+
 static CK_RV op_hello(req_t *q)
 {
     uint32_t version = rb_u32(q->r);
@@ -511,11 +522,7 @@ static CK_RV sign_out(req_t *q, bool final)
     CK_BYTE *out = has_out ? sig : NULL;
     CK_RV rv = final ? hsm_sign_final(q->h, q->app, s, out, &len)
                      : hsm_sign(q->h, q->app, s, data, (CK_ULONG)n, out, &len);
-    if (rv == CKR_OK || rv == CKR_BUFFER_TOO_SMALL) {
-        wb_u64(q->w, len);
-        if (rv == CKR_OK && has_out)
-            wb_raw(q->w, sig, len);
-    }
+    put_output(q, rv, has_out, sig, len);
     secure_zero(sig, sizeof sig);
     return rv;
 }
@@ -599,11 +606,7 @@ static CK_RV op_wrap_key(req_t *q)
     CK_BYTE out[8192];
     CK_ULONG len = cap > sizeof out ? sizeof out : (CK_ULONG)cap;
     CK_RV rv = hsm_wrap_key(q->h, q->app, s, &m, wrapping, key, has_out ? out : NULL, &len);
-    if (rv == CKR_OK || rv == CKR_BUFFER_TOO_SMALL) {
-        wb_u64(q->w, len);
-        if (rv == CKR_OK && has_out)
-            wb_raw(q->w, out, len);
-    }
+    put_output(q, rv, has_out, out, len);
     secure_zero(out, sizeof out);
     return rv;
 }
@@ -689,11 +692,7 @@ static CK_RV op_recover(req_t *q)
     CK_ULONG len = cap > sizeof out ? sizeof out : (CK_ULONG)cap;
     CK_RV rv = hsm_recover(q->h, q->app, s, (enum hsm_sign_dir)dir, in, (CK_ULONG)n,
                            has_out ? out : NULL, &len);
-    if (rv == CKR_OK || rv == CKR_BUFFER_TOO_SMALL) {
-        wb_u64(q->w, len);
-        if (rv == CKR_OK && has_out)
-            wb_raw(q->w, out, len);
-    }
+    put_output(q, rv, has_out, out, len);
     secure_zero(out, sizeof out);
     return rv;
 }
@@ -731,11 +730,7 @@ static CK_RV digest_out(req_t *q, CK_SESSION_HANDLE s, const uint8_t *data, size
     CK_ULONG out_len = cap > sizeof out ? sizeof out : (CK_ULONG)cap;
     CK_RV rv = final ? hsm_digest_final(q->h, q->app, s, has_out ? out : NULL, &out_len)
                      : hsm_digest(q->h, q->app, s, data, len, has_out ? out : NULL, &out_len);
-    if (rv == CKR_OK || rv == CKR_BUFFER_TOO_SMALL) {
-        wb_u64(q->w, out_len);
-        if (rv == CKR_OK && has_out)
-            wb_raw(q->w, out, out_len);
-    }
+    put_output(q, rv, has_out, out, out_len);
     return rv;
 }
 

@@ -58,3 +58,15 @@ CK_SESSION_HANDLE open_user(fx_t *f, app_id_t app)
     assert_int_equal(hsm_login(f->h, app, s, CKU_USER, L(USER)), CKR_OK);
     return s;
 }
+
+size_t unhex(const char *hex, CK_BYTE *out)
+{
+    size_t n = strlen(hex) / 2;
+    for (size_t i = 0; i < n; i++) {
+        unsigned v;
+        if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+            return i;
+        out[i] = (CK_BYTE)v;
+    }
+    return n;
+}

@@ -32,5 +32,7 @@ int teardown(void **state);
 CK_SESSION_HANDLE open_rw(fx_t *f, app_id_t app);
 /* open_rw, logged in as the Crypto Officer */
 CK_SESSION_HANDLE open_user(fx_t *f, app_id_t app);
+/* Hex to bytes; returns the byte count. */
+size_t unhex(const char *hex, CK_BYTE *out);
 
 #endif

@@ -10,17 +10,6 @@
 
 #include "fixture.h"
 
-static size_t unhex(const char *hex, CK_BYTE *out)
-{
-    size_t n = strlen(hex) / 2;
-    for (size_t i = 0; i < n; i++) {
-        unsigned v;
-        sscanf(hex + 2 * i, "%2x", &v);
-        out[i] = (CK_BYTE)v;
-    }
-    return n;
-}
-
 static CK_OBJECT_HANDLE secret(fx_t *f, CK_SESSION_HANDLE s, CK_KEY_TYPE kt, const char *hex,
                                bool enc, bool dec)
 {
