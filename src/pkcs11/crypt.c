@@ -9,18 +9,7 @@
 
 static CK_RV crypt_init(uint8_t dir, CK_SESSION_HANDLE s, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE key)
 {
-    call_t c;
-    CK_RV rv = p11_begin(&c, OP_CRYPT_INIT);
-    if (rv)
-        return rv;
-    wb_u64(c.w, s);
-    wb_u8(c.w, dir);
-    if ((rv = proto_put_mechanism(c.w, m)) == CKR_OK) {
-        wb_u64(c.w, key);
-        rv = p11_send(&c);
-    }
-    p11_end(&c);
-    return rv;
+    return p11_init_op(OP_CRYPT_INIT, dir, s, m, key);
 }
 
 /* One request. out NULL asks for the length of n bytes' output. */

@@ -80,6 +80,23 @@ CK_RV p11_get_output(call_t *c, CK_RV rv, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
     return rv;
 }
 
+CK_RV p11_init_op(uint32_t op, uint8_t dir, CK_SESSION_HANDLE s, CK_MECHANISM_PTR m,
+                  CK_OBJECT_HANDLE key)
+{
+    call_t c;
+    CK_RV rv = p11_begin(&c, op);
+    if (rv)
+        return rv;
+    wb_u64(c.w, s);
+    wb_u8(c.w, dir);
+    if ((rv = proto_put_mechanism(c.w, m)) == CKR_OK) {
+        wb_u64(c.w, key);
+        rv = p11_send(&c);
+    }
+    p11_end(&c);
+    return rv;
+}
+
 CK_RV p11_simple(uint32_t op, int nargs, ...)
 {
     call_t c;

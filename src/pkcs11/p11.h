@@ -28,6 +28,9 @@ void p11_end(call_t *c);
 /* Results of the form "u64 length, then the bytes when CKR_OK and there was
    an output buffer": copied to out, *out_len set as PKCS#11 says. */
 CK_RV p11_get_output(call_t *c, CK_RV rv, CK_BYTE_PTR out, CK_ULONG_PTR out_len);
+/* Start an operation: session, u8 direction, mechanism, key. */
+CK_RV p11_init_op(uint32_t op, uint8_t dir, CK_SESSION_HANDLE s, CK_MECHANISM_PTR m,
+                  CK_OBJECT_HANDLE key);
 /* For calls with no results: begin, encode u64 args, send, end. */
 CK_RV p11_simple(uint32_t op, int nargs, ...);
 

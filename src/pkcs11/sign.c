@@ -9,18 +9,7 @@
 
 static CK_RV sign_init(uint8_t dir, CK_SESSION_HANDLE s, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE key)
 {
-    call_t c;
-    CK_RV rv = p11_begin(&c, OP_SIGN_INIT);
-    if (rv)
-        return rv;
-    wb_u64(c.w, s);
-    wb_u8(c.w, dir);
-    if ((rv = proto_put_mechanism(c.w, m)) == CKR_OK) {
-        wb_u64(c.w, key);
-        rv = p11_send(&c);
-    }
-    p11_end(&c);
-    return rv;
+    return p11_init_op(OP_SIGN_INIT, dir, s, m, key);
 }
 
 /* OP_SIGN (with data) or OP_SIGN_FINAL. */
@@ -150,18 +139,7 @@ CK_RV C_VerifyFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG
 
 static CK_RV recover_init(uint8_t dir, CK_SESSION_HANDLE s, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE key)
 {
-    call_t c;
-    CK_RV rv = p11_begin(&c, OP_RECOVER_INIT);
-    if (rv)
-        return rv;
-    wb_u64(c.w, s);
-    wb_u8(c.w, dir);
-    if ((rv = proto_put_mechanism(c.w, m)) == CKR_OK) {
-        wb_u64(c.w, key);
-        rv = p11_send(&c);
-    }
-    p11_end(&c);
-    return rv;
+    return p11_init_op(OP_RECOVER_INIT, dir, s, m, key);
 }
 
 static CK_RV recover(uint8_t dir, CK_SESSION_HANDLE s, const CK_BYTE *in, CK_ULONG n,

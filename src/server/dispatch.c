@@ -424,16 +424,27 @@ static CK_RV op_digest_init(req_t *q)
     return hsm_digest_init(q->h, q->app, s, &m);
 }
 
+/* The arguments that start an operation: session, direction, mechanism,
+   key. False when they do not decode. */
+static bool get_init(req_t *q, CK_SESSION_HANDLE *s, uint8_t *dir, CK_MECHANISM *m,
+                     proto_param_t *store, CK_OBJECT_HANDLE *key)
+{
+    *s = U64(q);
+    *dir = rb_u8(q->r);
+    if (!proto_get_mechanism(q->r, m, store))
+        return false;
+    *key = U64(q);
+    return rb_done(q->r) && *dir <= 1;
+}
+
 static CK_RV op_crypt_init(req_t *q)
 {
-    CK_SESSION_HANDLE s = U64(q);
-    uint8_t dir = rb_u8(q->r);
+    CK_SESSION_HANDLE s;
+    uint8_t dir;
     CK_MECHANISM m;
     proto_param_t store;
-    if (!proto_get_mechanism(q->r, &m, &store))
-        return CKR_ARGUMENTS_BAD;
-    CK_OBJECT_HANDLE key = U64(q);
-    if (!rb_done(q->r) || dir > 1)
+    CK_OBJECT_HANDLE key;
+    if (!get_init(q, &s, &dir, &m, &store, &key))
         return CKR_ARGUMENTS_BAD;
     return hsm_crypt_init(q->h, q->app, s, (enum hsm_crypt_dir)dir, &m, key);
 }
@@ -495,14 +506,12 @@ static CK_RV op_crypt_final(req_t *q)
 
 static CK_RV op_sign_init(req_t *q)
 {
-    CK_SESSION_HANDLE s = U64(q);
-    uint8_t dir = rb_u8(q->r);
+    CK_SESSION_HANDLE s;
+    uint8_t dir;
     CK_MECHANISM m;
     proto_param_t store;
-    if (!proto_get_mechanism(q->r, &m, &store))
-        return CKR_ARGUMENTS_BAD;
-    CK_OBJECT_HANDLE key = U64(q);
-    if (!rb_done(q->r) || dir > 1)
+    CK_OBJECT_HANDLE key;
+    if (!get_init(q, &s, &dir, &m, &store, &key))
         return CKR_ARGUMENTS_BAD;
     return hsm_sign_init(q->h, q->app, s, (enum hsm_sign_dir)dir, &m, key);
 }
@@ -666,14 +675,12 @@ static CK_RV op_digest_key(req_t *q)
 
 static CK_RV op_recover_init(req_t *q)
 {
-    CK_SESSION_HANDLE s = U64(q);
-    uint8_t dir = rb_u8(q->r);
+    CK_SESSION_HANDLE s;
+    uint8_t dir;
     CK_MECHANISM m;
     proto_param_t store;
-    if (!proto_get_mechanism(q->r, &m, &store))
-        return CKR_ARGUMENTS_BAD;
-    CK_OBJECT_HANDLE key = U64(q);
-    if (!rb_done(q->r) || dir > 1)
+    CK_OBJECT_HANDLE key;
+    if (!get_init(q, &s, &dir, &m, &store, &key))
         return CKR_ARGUMENTS_BAD;
     return hsm_recover_init(q->h, q->app, s, (enum hsm_sign_dir)dir, &m, key);
 }
