@@ -1,7 +1,7 @@
 /*
  * p11bench: PKCS#11 throughput of any module, N threads.
  *
- *   p11bench --module PATH --slot N --pin PIN [--threads N] [--seconds S]
+ *   p11bench --module PATH --slot N --pin PIN [--threads N] [--seconds S] [--only OP]
  *
  * Each operation runs on every thread for S seconds, each thread with its own
  * logged-in session; the total ops/s is printed as "op ops_per_second", one
@@ -179,16 +179,19 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         { "module", required_argument, NULL, 'm' }, { "slot", required_argument, NULL, 's' },
         { "pin", required_argument, NULL, 'p' },    { "threads", required_argument, NULL, 't' },
-        { "seconds", required_argument, NULL, 'S' }, { NULL, 0, NULL, 0 },
+        { "seconds", required_argument, NULL, 'S' }, { "only", required_argument, NULL, 'o' },
+        { NULL, 0, NULL, 0 },
     };
     int c;
-    while ((c = getopt_long(argc, argv, "m:s:p:t:S:", opts, NULL)) != -1) {
+    const char *only = NULL;
+    while ((c = getopt_long(argc, argv, "m:s:p:t:S:o:", opts, NULL)) != -1) {
         switch (c) {
         case 'm': module = optarg; break;
         case 's': slot = strtoul(optarg, NULL, 0); break;
         case 'p': pin = optarg; break;
         case 't': nthreads = atoi(optarg); break;
         case 'S': seconds = atof(optarg); break;
+        case 'o': only = optarg; break;
         default: return 2;
         }
     }
@@ -253,7 +256,8 @@ int main(int argc, char **argv)
     }
     int bad = 0;
     for (int op = 0; op < OP_COUNT; op++)
-        bad |= run((enum op)op);
+        if (!only || !strcmp(only, op_names[op]))
+            bad |= run((enum op)op);
     for (int i = 0; i < NOBJ; i++)
         p->C_DestroyObject(s, objs[i]);
     p->C_CloseSession(s);
