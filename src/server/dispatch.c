@@ -451,8 +451,7 @@ static CK_RV op_crypt_init(req_t *q)
 
 /*
  * Encrypt/decrypt data calls. Output goes straight into the reply frame,
- * reserved at the size the core may need at most: input plus two blocks and
- * a tag.
+ * reserved at the size the core may need at most.
  */
 static CK_RV crypt_data(req_t *q, uint32_t kind)
 {
@@ -469,7 +468,10 @@ static CK_RV crypt_data(req_t *q, uint32_t kind)
         in = (const uint8_t *)""; /* a length query reads no data */
     size_t at = q->w->len;
     wb_u64(q->w, 0);
-    size_t room = has_out ? (size_t)(cap < total + 64 ? cap : total + 64) : 0;
+    /* At most the input plus two blocks and a tag; an RSA block (up to 512
+       bytes) may be longer than its input. */
+    size_t most = (size_t)total + 1024;
+    size_t room = has_out ? (size_t)(cap < most ? cap : most) : 0;
     uint8_t *out = has_out ? wb_reserve(q->w, room) : NULL;
     if (has_out && !out)
         return CKR_DEVICE_MEMORY;

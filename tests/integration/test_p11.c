@@ -352,6 +352,93 @@ static void test_encryption_over_the_wire(void **state)
     assert_int_equal(p->C_CloseSession(s), CKR_OK);
 }
 
+/* RSA through the wire: a key pair, OAEP with a label (its parameter's own
+   wire form), an encryption whose output is longer than its input. */
+static void test_rsa_over_the_wire(void **state)
+{
+    (void)state;
+    CK_SESSION_HANDLE s = open_user();
+    CK_MECHANISM gm = { CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0 };
+    CK_ULONG bits = 2048;
+    CK_ATTRIBUTE pt[] = { { CKA_MODULUS_BITS, &bits, sizeof bits } };
+    CK_OBJECT_HANDLE pub, priv;
+    assert_int_equal(p->C_GenerateKeyPair(s, &gm, pt, 1, NULL, 0, &pub, &priv), CKR_OK);
+    CK_BYTE label[] = "wire label", msg[] = "short", ct[256], pt2[256];
+    CK_RSA_PKCS_OAEP_PARAMS op = { CKM_SHA256, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED, label,
+                                   sizeof label };
+    CK_MECHANISM m = { CKM_RSA_PKCS_OAEP, &op, sizeof op };
+    CK_ULONG len = sizeof ct, plen = sizeof pt2;
+    assert_int_equal(p->C_EncryptInit(s, &m, pub), CKR_OK);
+    assert_int_equal(p->C_Encrypt(s, msg, sizeof msg, ct, &len), CKR_OK);
+    assert_int_equal(len, 256);
+    assert_int_equal(p->C_DecryptInit(s, &m, priv), CKR_OK);
+    assert_int_equal(p->C_Decrypt(s, ct, len, pt2, &plen), CKR_OK);
+    assert_int_equal(plen, sizeof msg);
+    assert_memory_equal(pt2, msg, sizeof msg);
+    /* PSS parameters over the wire too. */
+    CK_RSA_PKCS_PSS_PARAMS pss = { CKM_SHA256, CKG_MGF1_SHA256, 32 };
+    CK_MECHANISM sm = { CKM_SHA256_RSA_PKCS_PSS, &pss, sizeof pss };
+    len = sizeof ct;
+    assert_int_equal(p->C_SignInit(s, &sm, priv), CKR_OK);
+    assert_int_equal(p->C_Sign(s, msg, sizeof msg, ct, &len), CKR_OK);
+    assert_int_equal(p->C_VerifyInit(s, &sm, pub), CKR_OK);
+    assert_int_equal(p->C_Verify(s, msg, sizeof msg, ct, len), CKR_OK);
+    assert_int_equal(p->C_CloseSession(s), CKR_OK);
+}
+
+/* ECDH and key wrapping through the wire. */
+static void test_derive_and_wrap_over_the_wire(void **state)
+{
+    (void)state;
+    CK_SESSION_HANDLE s = open_user();
+    static const CK_BYTE p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
+    CK_MECHANISM gm = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+    CK_ATTRIBUTE pt[] = { { CKA_EC_PARAMS, (void *)p256, sizeof p256 } };
+    CK_BBOOL derive = CK_TRUE;
+    CK_ATTRIBUTE kt[] = { { CKA_DERIVE, &derive, 1 } };
+    CK_OBJECT_HANDLE apub, apriv, bpub, bpriv;
+    assert_int_equal(p->C_GenerateKeyPair(s, &gm, pt, 1, kt, 1, &apub, &apriv), CKR_OK);
+    assert_int_equal(p->C_GenerateKeyPair(s, &gm, pt, 1, kt, 1, &bpub, &bpriv), CKR_OK);
+    CK_BYTE ap[128], bp[128];
+    CK_ATTRIBUTE ga = { CKA_EC_POINT, ap, sizeof ap }, gb = { CKA_EC_POINT, bp, sizeof bp };
+    assert_int_equal(p->C_GetAttributeValue(s, apub, &ga, 1), CKR_OK);
+    assert_int_equal(p->C_GetAttributeValue(s, bpub, &gb, 1), CKR_OK);
+    CK_OBJECT_CLASS sk = CKO_SECRET_KEY;
+    CK_KEY_TYPE aes = CKK_AES;
+    CK_ULONG len16 = 16;
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    CK_ATTRIBUTE t[] = { { CKA_CLASS, &sk, sizeof sk }, { CKA_KEY_TYPE, &aes, sizeof aes },
+                         { CKA_VALUE_LEN, &len16, sizeof len16 }, { CKA_SENSITIVE, &no, 1 },
+                         { CKA_EXTRACTABLE, &yes, 1 } };
+    CK_ECDH1_DERIVE_PARAMS pa = { CKD_SHA256_KDF, 3, (CK_BYTE *)"ctx", gb.ulValueLen, bp };
+    CK_ECDH1_DERIVE_PARAMS pb = { CKD_SHA256_KDF, 3, (CK_BYTE *)"ctx", ga.ulValueLen, ap };
+    CK_MECHANISM da = { CKM_ECDH1_DERIVE, &pa, sizeof pa }, db = { CKM_ECDH1_DERIVE, &pb, sizeof pb };
+    CK_OBJECT_HANDLE ka, kb;
+    assert_int_equal(p->C_DeriveKey(s, &da, apriv, t, 5, &ka), CKR_OK);
+    assert_int_equal(p->C_DeriveKey(s, &db, bpriv, t, 5, &kb), CKR_OK);
+    CK_BYTE va[16], vb[16];
+    CK_ATTRIBUTE xa = { CKA_VALUE, va, sizeof va }, xb = { CKA_VALUE, vb, sizeof vb };
+    assert_int_equal(p->C_GetAttributeValue(s, ka, &xa, 1), CKR_OK);
+    assert_int_equal(p->C_GetAttributeValue(s, kb, &xb, 1), CKR_OK);
+    assert_memory_equal(va, vb, 16);
+    /* Wrap kb under ka with RFC 5649 and back. */
+    CK_MECHANISM kwp = { CKM_AES_KEY_WRAP_PAD, NULL, 0 };
+    CK_BYTE wrapped[64];
+    CK_ULONG wl = 0;
+    assert_int_equal(p->C_WrapKey(s, &kwp, ka, kb, NULL, &wl), CKR_OK);
+    assert_int_equal(wl, 24);
+    assert_int_equal(p->C_WrapKey(s, &kwp, ka, kb, wrapped, &wl), CKR_OK);
+    CK_ATTRIBUTE ut[] = { { CKA_CLASS, &sk, sizeof sk }, { CKA_KEY_TYPE, &aes, sizeof aes },
+                          { CKA_EXTRACTABLE, &yes, 1 }, { CKA_SENSITIVE, &no, 1 } };
+    CK_OBJECT_HANDLE kc;
+    assert_int_equal(p->C_UnwrapKey(s, &kwp, ka, wrapped, wl, ut, 4, &kc), CKR_OK);
+    CK_BYTE vc[16];
+    CK_ATTRIBUTE xc = { CKA_VALUE, vc, sizeof vc };
+    assert_int_equal(p->C_GetAttributeValue(s, kc, &xc, 1), CKR_OK);
+    assert_memory_equal(vc, vb, 16);
+    assert_int_equal(p->C_CloseSession(s), CKR_OK);
+}
+
 /* MACs through the wire: the _GENERAL parameter, large data in pieces,
    checked against OpenSSL's HMAC. */
 static void test_mac_over_the_wire(void **state)
@@ -648,6 +735,8 @@ int main(void)
         cmocka_unit_test(test_digest_and_random),
         cmocka_unit_test(test_encryption_over_the_wire),
         cmocka_unit_test(test_mac_over_the_wire),
+        cmocka_unit_test(test_rsa_over_the_wire),
+        cmocka_unit_test(test_derive_and_wrap_over_the_wire),
         cmocka_unit_test(test_every_entry_stale_session),
         cmocka_unit_test(test_every_entry_null_and_state),
         cmocka_unit_test(test_fork_and_appid),
