@@ -2,12 +2,13 @@
  * p11bench: PKCS#11 throughput of any module, N threads.
  *
  *   p11bench --module PATH --slot N --pin PIN [--threads N] [--seconds S] [--only OP]
+ *            [--objects N]
  *
  * Each operation runs on every thread for S seconds, each thread with its own
  * logged-in session; the total ops/s is printed as "op ops_per_second", one
  * line each, so that runs of two modules can be set side by side.
  *   open-close  C_OpenSession + C_CloseSession
- *   find        C_FindObjectsInit (by label, among 100 objects) + C_FindObjects + Final
+ *   find        C_FindObjectsInit (by label, among 100 or --objects N) + C_FindObjects + Final
  *   digest      C_DigestInit + C_Digest of 1 KiB with SHA-256
  *   random      C_GenerateRandom of 32 bytes
  *   aes-gcm-4k  C_EncryptInit + C_Encrypt of 4 KiB with AES-256-GCM
@@ -27,7 +28,7 @@
 #include <time.h>
 #include <p11-kit/pkcs11.h>
 
-#define NOBJ 100
+static int nobj = 100; /* objects to find among (--objects) */
 
 static CK_FUNCTION_LIST_PTR p;
 static CK_SLOT_ID slot;
@@ -35,7 +36,7 @@ static const char *pin;
 static double seconds = 2.0;
 static int nthreads = 4;
 static atomic_bool stop;
-static CK_OBJECT_HANDLE objs[NOBJ];
+static CK_OBJECT_HANDLE *objs;
 
 enum op { OP_OPEN_CLOSE, OP_FIND, OP_DIGEST, OP_RANDOM, OP_GCM, OP_HMAC, OP_RSA, OP_ECDSA, OP_COUNT };
 static const char *const op_names[OP_COUNT] = { "open-close", "find", "digest", "random",
@@ -69,7 +70,7 @@ static CK_RV one(enum op op, CK_SESSION_HANDLE s, unsigned long i)
     }
     case OP_FIND: {
         char label[32];
-        snprintf(label, sizeof label, "bench-%lu", i % NOBJ);
+        snprintf(label, sizeof label, "bench-%lu", i % (unsigned long)nobj);
         CK_ATTRIBUTE q = { CKA_LABEL, label, (CK_ULONG)strlen(label) };
         CK_OBJECT_HANDLE found[4];
         CK_ULONG n = 0;
@@ -180,11 +181,12 @@ int main(int argc, char **argv)
         { "module", required_argument, NULL, 'm' }, { "slot", required_argument, NULL, 's' },
         { "pin", required_argument, NULL, 'p' },    { "threads", required_argument, NULL, 't' },
         { "seconds", required_argument, NULL, 'S' }, { "only", required_argument, NULL, 'o' },
+        { "objects", required_argument, NULL, 'n' },
         { NULL, 0, NULL, 0 },
     };
     int c;
     const char *only = NULL;
-    while ((c = getopt_long(argc, argv, "m:s:p:t:S:o:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "m:s:p:t:S:o:n:", opts, NULL)) != -1) {
         switch (c) {
         case 'm': module = optarg; break;
         case 's': slot = strtoul(optarg, NULL, 0); break;
@@ -192,10 +194,12 @@ int main(int argc, char **argv)
         case 't': nthreads = atoi(optarg); break;
         case 'S': seconds = atof(optarg); break;
         case 'o': only = optarg; break;
+        case 'n': nobj = atoi(optarg); break;
         default: return 2;
         }
     }
-    if (!module || !pin || nthreads < 1 || nthreads > 256) {
+    if (!module || !pin || nthreads < 1 || nthreads > 256 || nobj < 1 || nobj > 1000000 ||
+        !(objs = calloc((size_t)nobj, sizeof *objs))) {
         fprintf(stderr, "usage: p11bench --module PATH --slot N --pin PIN [--threads N] "
                         "[--seconds S]\n");
         return 2;
@@ -215,7 +219,7 @@ int main(int argc, char **argv)
         return 1;
     }
     /* Objects to find: public token objects, as every session sees them. */
-    for (int i = 0; i < NOBJ; i++) {
+    for (int i = 0; i < nobj; i++) {
         char label[32];
         snprintf(label, sizeof label, "bench-%d", i);
         CK_OBJECT_CLASS cls = CKO_DATA;
@@ -258,8 +262,9 @@ int main(int argc, char **argv)
     for (int op = 0; op < OP_COUNT; op++)
         if (!only || !strcmp(only, op_names[op]))
             bad |= run((enum op)op);
-    for (int i = 0; i < NOBJ; i++)
+    for (int i = 0; i < nobj; i++)
         p->C_DestroyObject(s, objs[i]);
+    free(objs);
     p->C_CloseSession(s);
     p->C_Finalize(NULL);
     return bad;
