@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The softfm demo: build, start an HSM, set it up with the admin shell, and
-# use it through the PKCS#11 module with OpenSC's pkcs11-tool.
+# use it through the PKCS#11 module with OpenSC's pkcs11-tool: objects,
+# hashing, and an EC key pair made in the token that signs and verifies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -30,6 +31,12 @@ run pkcs11-tool --module "$module" --slot 1 --login --pin 1234 --list-objects
 run pkcs11-tool --module "$module" --slot 1 --login --pin 1234 --read-object --type data --label note
 run pkcs11-tool --module "$module" --slot 1 --hash -m SHA256 -i "$work/note.txt" -o "$work/hash.bin"
 xxd -p -c 64 "$work/hash.bin"
+run pkcs11-tool --module "$module" --slot 1 --login --pin 1234 --keypairgen --key-type EC:prime256v1 \
+    --label signer --id 01
+run pkcs11-tool --module "$module" --slot 1 --login --pin 1234 --sign --id 01 -m ECDSA-SHA256 \
+    --signature-format openssl -i "$work/note.txt" -o "$work/note.sig"
+run pkcs11-tool --module "$module" --slot 1 --login --pin 1234 --verify --id 01 -m ECDSA-SHA256 \
+    --signature-format openssl -i "$work/note.txt" --signature-file "$work/note.sig"
 run $bin/tools/softfm/softfm slot list
 echo
 echo "demo finished: the HSM state was in $work/data"
