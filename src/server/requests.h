@@ -1,0 +1,43 @@
+/*
+ * What the request decoders of the daemon share (private to src/server).
+ */
+#ifndef SOFTFM_REQUESTS_H
+#define SOFTFM_REQUESTS_H
+
+#include <stdbool.h>
+
+#include "dispatch.h"
+
+typedef struct req {
+    hsm_t *h;
+    app_id_t app;
+    rbuf_t *r;
+    wbuf_t *w;
+} req_t;
+
+typedef CK_RV (*handler_t)(req_t *q);
+
+#define U64(q) ((CK_ULONG)rb_u64((q)->r))
+
+typedef struct op_entry {
+    uint32_t op;
+    handler_t fn;
+} op_entry_t;
+
+/* Each family's table of requests (req_*.c). */
+extern const op_entry_t ops_token[], ops_object[], ops_crypto[], ops_admin[];
+extern const size_t ops_token_count, ops_object_count, ops_crypto_count, ops_admin_count;
+
+/* A short string argument, NUL-terminated into buf; false if too long. */
+bool get_str(req_t *q, char *buf, size_t cap);
+void put_str(wbuf_t *w, const char *s);
+void put_version(wbuf_t *w, CK_VERSION v);
+/* Results of the form "u64 length, then the bytes when CKR_OK and the
+   caller gave an output buffer" (the module's p11_get_output reads them). */
+void put_output(req_t *q, CK_RV rv, uint8_t has_out, const CK_BYTE *buf, CK_ULONG len);
+/* The arguments that start an operation: session, direction, mechanism,
+   key. False when they do not decode. */
+bool get_init(req_t *q, CK_SESSION_HANDLE *s, uint8_t *dir, CK_MECHANISM *m,
+              proto_param_t *store, CK_OBJECT_HANDLE *key);
+
+#endif
