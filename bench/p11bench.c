@@ -10,6 +10,7 @@
  *   open-close  C_OpenSession + C_CloseSession
  *   find        C_FindObjectsInit (by label, among 100 or --objects N) + C_FindObjects + Final
  *   digest      C_DigestInit + C_Digest of 1 KiB with SHA-256
+ *   digest-64   the same of 64 bytes
  *   random      C_GenerateRandom of 32 bytes
  *   aes-gcm-4k  C_EncryptInit + C_Encrypt of 4 KiB with AES-256-GCM
  *   hmac-sha256 C_SignInit + C_Sign of 64 bytes with HMAC-SHA256
@@ -38,8 +39,9 @@ static int nthreads = 4;
 static atomic_bool stop;
 static CK_OBJECT_HANDLE *objs;
 
-enum op { OP_OPEN_CLOSE, OP_FIND, OP_DIGEST, OP_RANDOM, OP_GCM, OP_HMAC, OP_RSA, OP_ECDSA, OP_COUNT };
-static const char *const op_names[OP_COUNT] = { "open-close", "find", "digest", "random",
+enum op { OP_OPEN_CLOSE, OP_FIND, OP_DIGEST, OP_DIGEST64, OP_RANDOM, OP_GCM, OP_HMAC, OP_RSA,
+          OP_ECDSA, OP_COUNT };
+static const char *const op_names[OP_COUNT] = { "open-close", "find", "digest", "digest-64", "random",
                                                 "aes-gcm-4k", "hmac-sha256", "rsa2048-sign",
                                                 "ecdsa-p256-sign" };
 static CK_OBJECT_HANDLE aes_key, hmac_key, rsa_key, ec_key;
@@ -83,14 +85,15 @@ static CK_RV one(enum op op, CK_SESSION_HANDLE s, unsigned long i)
             rv = CKR_GENERAL_ERROR;
         break;
     }
-    case OP_DIGEST: {
+    case OP_DIGEST:
+    case OP_DIGEST64: {
         static CK_BYTE data[1024];
         CK_BYTE md[32];
         CK_ULONG len = sizeof md;
         CK_MECHANISM m = { CKM_SHA256, NULL, 0 };
         rv = p->C_DigestInit(s, &m);
         if (rv == CKR_OK)
-            rv = p->C_Digest(s, data, sizeof data, md, &len);
+            rv = p->C_Digest(s, data, op == OP_DIGEST ? sizeof data : 64, md, &len);
         break;
     }
     case OP_RANDOM: {
