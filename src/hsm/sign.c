@@ -336,8 +336,14 @@ static CK_RV mac_start(sign_op_t *op, const sign_mech_t *sm, const CK_MECHANISM 
     return EVP_MAC_init(op->mac, k->value, k->len, params) == 1 ? CKR_OK : CKR_FUNCTION_FAILED;
 }
 
-CK_RV hsm_sign_init(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, enum hsm_sign_dir dir,
-                    const CK_MECHANISM *m, CK_OBJECT_HANDLE key)
+/* The operation slot: plain signatures or signatures with recovery. */
+static sign_op_t *slot(session_t *s, bool recover, enum hsm_sign_dir dir)
+{
+    return recover ? &s->recover[dir] : &s->sign[dir];
+}
+
+static CK_RV start(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, bool recover,
+                   enum hsm_sign_dir dir, const CK_MECHANISM *m, CK_OBJECT_HANDLE key)
 {
     session_t *s;
     key_use_t k;
@@ -345,39 +351,43 @@ CK_RV hsm_sign_init(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, enum hsm_s
     CK_RV rv = session_checkout(h, app, handle, &s);
     if (rv)
         return rv;
-    sign_op_t *op = &s->sign[dir];
+    sign_op_t *op = slot(s, recover, dir);
     const sign_mech_t *sm = m ? sign_mech(m->mechanism) : NULL;
+    CK_ATTRIBUTE_TYPE usage = recover ? (dir == HSM_SIGN ? CKA_SIGN_RECOVER : CKA_VERIFY_RECOVER)
+                                      : (dir == HSM_SIGN ? CKA_SIGN : CKA_VERIFY);
     if (!m)
         rv = CKR_ARGUMENTS_BAD;
     else if (op->active)
         rv = CKR_OPERATION_ACTIVE;
-    else if (!sm || !mech_find(m->mechanism))
+    else if (!sm || !mech_find(m->mechanism) ||
+             (recover && sm->kind != S_RSA_PKCS && sm->kind != S_RSA_X509))
         rv = CKR_MECHANISM_INVALID;
-    else if ((rv = key_for_use(h, s, key, dir == HSM_SIGN ? CKA_SIGN : CKA_VERIFY, m->mechanism,
-                               &k)))
-        ;
-    else if ((op->sm = sm), is_mac(sm))
-        rv = mac_start(op, sm, m, &k);
-    else
-        rv = pk_start(op, sm, m, &k, dir == HSM_SIGN);
-    if (rv == CKR_OK) {
-        op->active = true;
+    else if ((rv = key_for_use(h, s, key, usage, m->mechanism, &k)) == CKR_OK) {
         op->sm = sm;
-    } else if (rv != CKR_OPERATION_ACTIVE) {
-        sign_op_end(op);
+        rv = is_mac(sm) ? mac_start(op, sm, m, &k) : pk_start(op, sm, m, &k, dir == HSM_SIGN);
     }
+    if (rv == CKR_OK)
+        op->active = true;
+    else if (rv != CKR_OPERATION_ACTIVE)
+        sign_op_end(op);
     key_use_free(&k);
     session_checkin(h, s);
     return rv;
 }
 
-static CK_RV enter(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, enum hsm_sign_dir dir,
-                   session_t **s, sign_op_t **op)
+CK_RV hsm_sign_init(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, enum hsm_sign_dir dir,
+                    const CK_MECHANISM *m, CK_OBJECT_HANDLE key)
+{
+    return start(h, app, handle, false, dir, m, key);
+}
+
+static CK_RV enter(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, bool recover,
+                   enum hsm_sign_dir dir, session_t **s, sign_op_t **op)
 {
     CK_RV rv = session_checkout(h, app, handle, s);
     if (rv)
         return rv;
-    *op = &(*s)->sign[dir];
+    *op = slot(*s, recover, dir);
     if (!(*op)->active) {
         session_checkin(h, *s);
         return CKR_OPERATION_NOT_INITIALIZED;
@@ -503,22 +513,33 @@ static CK_RV sign_out(sign_op_t *op, CK_BYTE *sig, CK_ULONG *sig_len, bool *keep
     return rv;
 }
 
+/* A single-part signature over data (C_Sign, C_SignRecover). */
+static CK_RV sign_whole(sign_op_t *op, const CK_BYTE *data, CK_ULONG len, CK_BYTE *sig,
+                        CK_ULONG *sig_len, bool *keep)
+{
+    CK_RV rv;
+    *keep = false;
+    if (op->multi) {
+        *keep = true;
+        return CKR_OPERATION_ACTIVE;
+    }
+    if ((!data && len) || !sig_len)
+        return CKR_ARGUMENTS_BAD;
+    if (sig && *sig_len >= op->out_len && (rv = feed(op, true, data, len)))
+        return rv;
+    return sign_out(op, sig, sig_len, keep);
+}
+
 CK_RV hsm_sign(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, const CK_BYTE *data, CK_ULONG len,
                CK_BYTE *sig, CK_ULONG *sig_len)
 {
     session_t *s;
     sign_op_t *op;
-    bool keep = false;
-    CK_RV rv = enter(h, app, handle, HSM_SIGN, &s, &op);
+    bool keep;
+    CK_RV rv = enter(h, app, handle, false, HSM_SIGN, &s, &op);
     if (rv)
         return rv;
-    if (op->multi)
-        return leave(h, s, op, CKR_OPERATION_ACTIVE, true);
-    if ((!data && len) || !sig_len)
-        return leave(h, s, op, CKR_ARGUMENTS_BAD, false);
-    if (sig && *sig_len >= op->out_len && (rv = feed(op, true, data, len)))
-        return leave(h, s, op, rv, false);
-    rv = sign_out(op, sig, sig_len, &keep);
+    rv = sign_whole(op, data, len, sig, sig_len, &keep);
     return leave(h, s, op, rv, keep);
 }
 
@@ -527,7 +548,7 @@ CK_RV hsm_sign_update(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, enum hsm
 {
     session_t *s;
     sign_op_t *op;
-    CK_RV rv = enter(h, app, handle, dir, &s, &op);
+    CK_RV rv = enter(h, app, handle, false, dir, &s, &op);
     if (rv)
         return rv;
     if (!data && len)
@@ -543,7 +564,7 @@ CK_RV hsm_sign_final(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, CK_BYTE *
     session_t *s;
     sign_op_t *op;
     bool keep = false;
-    CK_RV rv = enter(h, app, handle, HSM_SIGN, &s, &op);
+    CK_RV rv = enter(h, app, handle, false, HSM_SIGN, &s, &op);
     if (rv)
         return rv;
     if (!sig_len)
@@ -621,7 +642,7 @@ CK_RV hsm_verify(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, const CK_BYTE
 {
     session_t *s;
     sign_op_t *op;
-    CK_RV rv = enter(h, app, handle, HSM_VERIFY, &s, &op);
+    CK_RV rv = enter(h, app, handle, false, HSM_VERIFY, &s, &op);
     if (rv)
         return rv;
     if (op->multi)
@@ -638,7 +659,7 @@ CK_RV hsm_verify_final(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, const C
 {
     session_t *s;
     sign_op_t *op;
-    CK_RV rv = enter(h, app, handle, HSM_VERIFY, &s, &op);
+    CK_RV rv = enter(h, app, handle, false, HSM_VERIFY, &s, &op);
     if (rv)
         return rv;
     rv = check(op, sig, sig_len);
@@ -650,79 +671,37 @@ CK_RV hsm_verify_final(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, const C
 CK_RV hsm_recover_init(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, enum hsm_sign_dir dir,
                        const CK_MECHANISM *m, CK_OBJECT_HANDLE key)
 {
-    session_t *s;
-    key_use_t k;
-    memset(&k, 0, sizeof k);
-    CK_RV rv = session_checkout(h, app, handle, &s);
-    if (rv)
-        return rv;
-    sign_op_t *op = &s->recover[dir];
-    const sign_mech_t *sm = m ? sign_mech(m->mechanism) : NULL;
-    if (!m)
-        rv = CKR_ARGUMENTS_BAD;
-    else if (op->active)
-        rv = CKR_OPERATION_ACTIVE;
-    else if (!sm || (sm->kind != S_RSA_PKCS && sm->kind != S_RSA_X509))
-        rv = CKR_MECHANISM_INVALID;
-    else if ((rv = key_for_use(h, s, key, dir == HSM_SIGN ? CKA_SIGN_RECOVER : CKA_VERIFY_RECOVER,
-                               m->mechanism, &k)) == CKR_OK) {
-        op->sm = sm;
-        rv = pk_start(op, sm, m, &k, dir == HSM_SIGN);
-    }
-    if (rv == CKR_OK)
-        op->active = true;
-    else if (rv != CKR_OPERATION_ACTIVE)
-        sign_op_end(op);
-    key_use_free(&k);
-    session_checkin(h, s);
-    return rv;
+    return start(h, app, handle, true, dir, m, key);
 }
 
 CK_RV hsm_recover(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, enum hsm_sign_dir dir,
                   const CK_BYTE *in, CK_ULONG len, CK_BYTE *out, CK_ULONG *out_len)
 {
     session_t *s;
-    CK_RV rv = session_checkout(h, app, handle, &s);
+    sign_op_t *op;
+    bool keep = false;
+    CK_RV rv = enter(h, app, handle, true, dir, &s, &op);
     if (rv)
         return rv;
-    sign_op_t *op = &s->recover[dir];
-    bool keep = false;
-    if (!op->active) {
-        session_checkin(h, s);
-        return CKR_OPERATION_NOT_INITIALIZED;
-    }
-    if (op->need_auth) {
-        session_checkin(h, s);
-        return CKR_USER_NOT_LOGGED_IN;
+    if (dir == HSM_SIGN) {
+        rv = sign_whole(op, in, len, out, out_len, &keep);
+        return leave(h, s, op, rv, keep);
     }
     if ((!in && len) || !out_len) {
         rv = CKR_ARGUMENTS_BAD;
         goto out;
     }
-    size_t k = op->out_len;
     if (!out) {
-        *out_len = (CK_ULONG)k; /* for a recovery, at most this */
+        *out_len = (CK_ULONG)op->out_len; /* for a recovery, at most this */
         keep = true;
+        goto out;
+    }
+    if (len != op->out_len) {
+        rv = CKR_SIGNATURE_LEN_RANGE;
         goto out;
     }
     uint8_t tmp[1024];
     size_t got = sizeof tmp;
-    if (dir == HSM_SIGN) {
-        if (*out_len < k) {
-            *out_len = (CK_ULONG)k;
-            rv = CKR_BUFFER_TOO_SMALL;
-            keep = true;
-            goto out;
-        }
-        op->len = 0;
-        if ((rv = keep_data(op, in, len)) == CKR_OK && (rv = pk_sign_raw(op, out, &got)) == CKR_OK)
-            *out_len = (CK_ULONG)k;
-        goto out;
-    }
-    if (len != k) {
-        rv = CKR_SIGNATURE_LEN_RANGE;
-        goto out;
-    }
     EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, op->pkey, NULL);
     rv = CKR_SIGNATURE_INVALID;
     if (ctx && EVP_PKEY_verify_recover_init(ctx) == 1 && rsa_setup(op, ctx) == 1 &&
@@ -739,8 +718,5 @@ CK_RV hsm_recover(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, enum hsm_sig
     }
     secure_zero(tmp, sizeof tmp);
 out:
-    if (!keep)
-        sign_op_end(op);
-    session_checkin(h, s);
-    return rv;
+    return leave(h, s, op, rv, keep);
 }
