@@ -89,24 +89,117 @@ void proto_get_value(const uint8_t *src, uint64_t wire_len, CK_ATTRIBUTE_TYPE ty
     }
 }
 
-CK_RV proto_put_template(wbuf_t *b, const CK_ATTRIBUTE *t, CK_ULONG n)
+bool proto_is_attr_array(CK_ATTRIBUTE_TYPE type)
+{
+    return type == CKA_WRAP_TEMPLATE || type == CKA_UNWRAP_TEMPLATE ||
+           type == CKA_DERIVE_TEMPLATE;
+}
+
+static CK_RV put_entries(wbuf_t *b, const CK_ATTRIBUTE *t, CK_ULONG n, bool nested);
+
+static CK_RV put_attr(wbuf_t *b, const CK_ATTRIBUTE *a, bool nested)
+{
+    if (!a->pValue && a->ulValueLen)
+        return CKR_ATTRIBUTE_VALUE_INVALID;
+    if (a->ulValueLen > WIRE_MAX_FRAME)
+        return CKR_ATTRIBUTE_VALUE_INVALID;
+    wb_u64(b, a->type);
+    if (!proto_is_attr_array(a->type)) {
+        wb_u32(b, (uint32_t)proto_wire_len(a->type, a->ulValueLen));
+        proto_put_value(b, a->type, a->pValue, a->ulValueLen);
+        return CKR_OK;
+    }
+    /* An attribute array travels as a template of its own; arrays do not
+       nest (no attribute of a template is itself a template). */
+    if (nested || a->ulValueLen % sizeof(CK_ATTRIBUTE))
+        return CKR_ATTRIBUTE_VALUE_INVALID;
+    size_t at = b->len;
+    wb_u32(b, 0);
+    CK_RV rv = put_entries(b, a->pValue, a->ulValueLen / sizeof(CK_ATTRIBUTE), true);
+    if (rv == CKR_OK && !b->err)
+        be32_put(b->p + at, (uint32_t)(b->len - at - 4));
+    return rv;
+}
+
+static CK_RV put_entries(wbuf_t *b, const CK_ATTRIBUTE *t, CK_ULONG n, bool nested)
 {
     if (n && !t)
-        return CKR_ARGUMENTS_BAD;
+        return nested ? CKR_ATTRIBUTE_VALUE_INVALID : CKR_ARGUMENTS_BAD;
     if (n > PROTO_MAX_ATTRS)
-        return CKR_ARGUMENTS_BAD;
+        return nested ? CKR_ATTRIBUTE_VALUE_INVALID : CKR_ARGUMENTS_BAD;
     wb_u32(b, (uint32_t)n);
     for (CK_ULONG i = 0; i < n; i++) {
-        if (!t[i].pValue && t[i].ulValueLen)
-            return CKR_ATTRIBUTE_VALUE_INVALID;
-        if (t[i].ulValueLen > WIRE_MAX_FRAME)
-            return CKR_ATTRIBUTE_VALUE_INVALID;
-        uint64_t wl = proto_wire_len(t[i].type, t[i].ulValueLen);
-        wb_u64(b, t[i].type);
-        wb_u32(b, (uint32_t)wl);
-        proto_put_value(b, t[i].type, t[i].pValue, t[i].ulValueLen);
+        CK_RV rv = put_attr(b, &t[i], nested);
+        if (rv)
+            return rv;
     }
+    return CKR_OK;
+}
+
+CK_RV proto_put_template(wbuf_t *b, const CK_ATTRIBUTE *t, CK_ULONG n)
+{
+    CK_RV rv = put_entries(b, t, n, false);
+    if (rv)
+        return rv;
     return b->err ? CKR_ARGUMENTS_BAD : CKR_OK;
+}
+
+CK_RV proto_check_attr_array(const uint8_t *p, size_t len)
+{
+    if (!len)
+        return CKR_OK; /* no template */
+    rbuf_t r;
+    rb_init(&r, p, len);
+    uint32_t count = rb_u32(&r);
+    if (r.err || count > PROTO_MAX_ATTRS)
+        return CKR_ATTRIBUTE_VALUE_INVALID;
+    for (uint32_t i = 0; i < count; i++) {
+        CK_ATTRIBUTE_TYPE type = (CK_ATTRIBUTE_TYPE)rb_u64(&r);
+        uint32_t wl = rb_u32(&r);
+        if (!rb_raw(&r, wl) || proto_is_attr_array(type))
+            return CKR_ATTRIBUTE_VALUE_INVALID;
+    }
+    return rb_done(&r) ? CKR_OK : CKR_ATTRIBUTE_VALUE_INVALID;
+}
+
+CK_RV proto_get_attr_array(const uint8_t *p, size_t len, CK_ATTRIBUTE *a)
+{
+    if (proto_check_attr_array(p, len))
+        return CKR_DEVICE_ERROR;
+    rbuf_t r;
+    rb_init(&r, p, len);
+    uint32_t count = len ? rb_u32(&r) : 0;
+    CK_ULONG need = (CK_ULONG)count * sizeof(CK_ATTRIBUTE);
+    if (!a->pValue) {
+        a->ulValueLen = need;
+        return CKR_OK;
+    }
+    if (a->ulValueLen < need) {
+        a->ulValueLen = CK_UNAVAILABLE_INFORMATION;
+        return CKR_BUFFER_TOO_SMALL;
+    }
+    /* As for the outer template: each element's value is copied when its
+       buffer is big enough, and its length is reported either way. */
+    CK_ATTRIBUTE *arr = a->pValue;
+    CK_RV rv = CKR_OK;
+    for (uint32_t i = 0; i < count; i++) {
+        CK_ATTRIBUTE_TYPE type = (CK_ATTRIBUTE_TYPE)rb_u64(&r);
+        uint32_t wl = rb_u32(&r);
+        const uint8_t *src = rb_raw(&r, wl);
+        CK_ULONG native = proto_native_len(type, wl);
+        arr[i].type = type;
+        if (!arr[i].pValue) {
+            arr[i].ulValueLen = native;
+        } else if (arr[i].ulValueLen < native) {
+            arr[i].ulValueLen = CK_UNAVAILABLE_INFORMATION;
+            rv = CKR_BUFFER_TOO_SMALL;
+        } else {
+            proto_get_value(src, wl, type, arr[i].pValue);
+            arr[i].ulValueLen = native;
+        }
+    }
+    a->ulValueLen = need;
+    return rv;
 }
 
 /* Values are laid out on 8-byte boundaries, so the core may read a

@@ -110,6 +110,22 @@ enum attr_kind attr_kind(CK_ATTRIBUTE_TYPE type);
 CK_RV proto_put_template(wbuf_t *b, const CK_ATTRIBUTE *t, CK_ULONG n);
 
 /*
+ * Attribute arrays (CKA_WRAP_TEMPLATE, CKA_UNWRAP_TEMPLATE): in an
+ * application's template their value is an array of CK_ATTRIBUTE; on the wire
+ * and in the HSM it is that array encoded as a template (above), with no
+ * array inside it. An empty value means "no template".
+ */
+bool proto_is_attr_array(CK_ATTRIBUTE_TYPE type);
+/* CKR_OK when p is a well-formed encoded array, else
+   CKR_ATTRIBUTE_VALUE_INVALID. */
+CK_RV proto_check_attr_array(const uint8_t *p, size_t len);
+/* C_GetAttributeValue's answer for an array attribute from its encoding:
+   the length of the array, or the array's types, lengths and values. */
+CK_RV proto_get_attr_array(const uint8_t *p, size_t len, CK_ATTRIBUTE *a);
+/* Largest encoded array the module asks the daemon for. */
+#define PROTO_MAX_ARRAY_WIRE (64u * 1024u)
+
+/*
  * Decode a template into native CK_ATTRIBUTEs. *out is one allocation holding
  * the array and the values; free it with proto_free_template.
  */

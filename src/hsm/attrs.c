@@ -13,7 +13,7 @@
 #include "internal.h"
 
 enum {
-    K_BYTES = 0, K_BOOL = 1, K_ULONG = 2, K_DATE = 3, K_ULARR = 4, K_MASK = 7,
+    K_BYTES = 0, K_BOOL = 1, K_ULONG = 2, K_DATE = 3, K_ULARR = 4, K_TMPL = 5, K_MASK = 7,
     F_REQ = 1 << 4,       /* must be in a C_CreateObject template */
     F_NOCREATE = 1 << 5,  /* set by the token; never in a template */
     F_FIXED = 1 << 6,     /* cannot change after creation */
@@ -88,6 +88,7 @@ static const rule_t r_pub[] = {
     { CKA_WRAP, K_BOOL | F_TRUE },
     { CKA_TRUSTED, K_BOOL | F_SO_TRUE },
     { CKA_PUBLIC_KEY_INFO, K_BYTES | F_FIXED },
+    { CKA_WRAP_TEMPLATE, K_TMPL },
 };
 
 static const rule_t r_priv[] = {
@@ -103,6 +104,7 @@ static const rule_t r_priv[] = {
     { CKA_WRAP_WITH_TRUSTED, K_BOOL | F_UP },
     { CKA_ALWAYS_AUTHENTICATE, K_BOOL },
     { CKA_PUBLIC_KEY_INFO, K_BYTES | F_FIXED },
+    { CKA_UNWRAP_TEMPLATE, K_TMPL },
 };
 
 static const rule_t r_secret[] = {
@@ -119,6 +121,8 @@ static const rule_t r_secret[] = {
     { CKA_CHECK_VALUE, K_BYTES | F_FIXED },
     { CKA_WRAP_WITH_TRUSTED, K_BOOL | F_UP },
     { CKA_TRUSTED, K_BOOL | F_SO_TRUE },
+    { CKA_WRAP_TEMPLATE, K_TMPL },
+    { CKA_UNWRAP_TEMPLATE, K_TMPL },
     { CKA_VALUE, K_BYTES | F_REQ | F_FIXED | F_SENS },
     { CKA_VALUE_LEN, K_ULONG | F_NOCREATE | F_FIXED },
 };
@@ -268,6 +272,10 @@ static CK_RV value_ok(const rule_t *r, const CK_ATTRIBUTE *a)
         return CKR_OK;
     case K_ULARR:
         return a->ulValueLen % sizeof(CK_ULONG) == 0 ? CKR_OK : CKR_ATTRIBUTE_VALUE_INVALID;
+    case K_TMPL: /* held encoded, as it came over the wire */
+        if (a->ulValueLen && !a->pValue)
+            return CKR_ATTRIBUTE_VALUE_INVALID;
+        return proto_check_attr_array(a->pValue, a->ulValueLen);
     default:
         return a->ulValueLen && !a->pValue ? CKR_ATTRIBUTE_VALUE_INVALID : CKR_OK;
     }

@@ -234,6 +234,9 @@ typedef struct key_use {
 
 /* An object the session may see (h->lock held); 0 or -1. */
 int object_find_visible(hsm_t *h, const session_t *s, CK_OBJECT_HANDLE handle, object_t **out);
+/* Does the object have every attribute of t with that value (booleans by
+   truth; sensitive values never match)? */
+bool object_matches(const object_t *o, const CK_ATTRIBUTE *t, CK_ULONG n);
 #define KEY_USE_ANY CK_UNAVAILABLE_INFORMATION /* no usage attribute applies */
 CK_RV key_for_use(hsm_t *h, session_t *s, CK_OBJECT_HANDLE key, CK_ATTRIBUTE_TYPE usage,
                   CK_MECHANISM_TYPE mech, key_use_t *out);

@@ -468,7 +468,7 @@ CK_RV hsm_get_attribute_value(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle,
 
 /* Does the object match every template entry? Sensitive values never
    match, so a search cannot be used to guess them. */
-static bool matches(const object_t *o, const CK_ATTRIBUTE *t, CK_ULONG n)
+bool object_matches(const object_t *o, const CK_ATTRIBUTE *t, CK_ULONG n)
 {
     for (CK_ULONG i = 0; i < n; i++) {
         const attr_t *a = obj_attr(o, t[i].type);
@@ -513,7 +513,7 @@ CK_RV hsm_find_objects_init(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle,
             continue;
         if (o->priv && who != CKU_USER)
             continue;
-        if (!matches(o, t, n))
+        if (!object_matches(o, t, n))
             continue;
         if (count == cap) {
             CK_OBJECT_HANDLE *g = realloc(found, 2 * cap * sizeof *g);

@@ -47,6 +47,22 @@ static CK_RV as_wrapping(CK_RV rv, bool wrap)
     }
 }
 
+/* A key's CKA_WRAP_TEMPLATE or CKA_UNWRAP_TEMPLATE, decoded (h->lock held);
+   *t is NULL when it has none. */
+static CK_RV key_template(const object_t *o, CK_ATTRIBUTE_TYPE which, CK_ATTRIBUTE **t,
+                          CK_ULONG *n)
+{
+    const attr_t *a = obj_attr(o, which);
+    *t = NULL;
+    *n = 0;
+    if (!a || !a->len)
+        return CKR_OK;
+    rbuf_t r;
+    rb_init(&r, a->val, a->len);
+    CK_RV rv = proto_get_template(&r, t, n);
+    return rv == CKR_HOST_MEMORY ? rv : rv ? CKR_GENERAL_ERROR : CKR_OK;
+}
+
 /* The bytes of the key to wrap, checked against the rules above. */
 static CK_RV wrappable(hsm_t *h, session_t *s, CK_OBJECT_HANDLE kh, CK_OBJECT_HANDLE wh,
                        bool symmetric, uint8_t **out, size_t *len)
@@ -68,8 +84,22 @@ static CK_RV wrappable(hsm_t *h, session_t *s, CK_OBJECT_HANDLE kh, CK_OBJECT_HA
         rv = CKR_KEY_UNEXTRACTABLE;
         goto out;
     }
-    if (obj_bool(o, CKA_WRAP_WITH_TRUSTED, false) &&
-        (object_find_visible(h, s, wh, &w) || !obj_bool(w, CKA_TRUSTED, false))) {
+    if (object_find_visible(h, s, wh, &w)) {
+        rv = CKR_WRAPPING_KEY_HANDLE_INVALID;
+        goto out;
+    }
+    if (obj_bool(o, CKA_WRAP_WITH_TRUSTED, false) && !obj_bool(w, CKA_TRUSTED, false)) {
+        rv = CKR_KEY_NOT_WRAPPABLE;
+        goto out;
+    }
+    /* A wrapping key with a CKA_WRAP_TEMPLATE wraps only keys that match it. */
+    CK_ATTRIBUTE *wt;
+    CK_ULONG wn;
+    if ((rv = key_template(w, CKA_WRAP_TEMPLATE, &wt, &wn)))
+        goto out;
+    bool fits = !wt || object_matches(o, wt, wn);
+    proto_free_template(wt, wn);
+    if (!fits) {
         rv = CKR_KEY_NOT_WRAPPABLE;
         goto out;
     }
@@ -196,6 +226,46 @@ out:
     return rv;
 }
 
+/* The unwrapping key's CKA_UNWRAP_TEMPLATE added to the application's
+   template: an attribute both give must have the same value in each. */
+static CK_RV merge_unwrap_template(hsm_t *h, session_t *s, CK_OBJECT_HANDLE uh,
+                                   const CK_ATTRIBUTE *t, CK_ULONG n, CK_ATTRIBUTE **merged,
+                                   CK_ULONG *mn, CK_ATTRIBUTE **ut, CK_ULONG *un)
+{
+    object_t *u;
+    CK_RV rv;
+    pthread_mutex_lock(&h->lock);
+    rv = object_find_visible(h, s, uh, &u) ? CKR_UNWRAPPING_KEY_HANDLE_INVALID
+                                           : key_template(u, CKA_UNWRAP_TEMPLATE, ut, un);
+    pthread_mutex_unlock(&h->lock);
+    if (rv)
+        return rv;
+    /* Room for the key's own attributes (value, curve, private parts). */
+    *merged = calloc(n + *un + 16, sizeof **merged);
+    if (!*merged)
+        return CKR_HOST_MEMORY;
+    memcpy(*merged, t, n * sizeof *t);
+    *mn = n;
+    for (CK_ULONG i = 0; i < *un; i++) {
+        const CK_ATTRIBUTE *a = &(*ut)[i];
+        const CK_ATTRIBUTE *given = NULL;
+        for (CK_ULONG j = 0; j < n && !given; j++)
+            if (t[j].type == a->type)
+                given = &t[j];
+        if (!given) {
+            (*merged)[(*mn)++] = *a;
+            continue;
+        }
+        bool same = given->ulValueLen == a->ulValueLen &&
+                    (!a->ulValueLen || !memcmp(given->pValue, a->pValue, a->ulValueLen));
+        if (a->ulValueLen == 1 && given->ulValueLen == 1) /* booleans by truth */
+            same = (*(const CK_BBOOL *)a->pValue != 0) == (*(const CK_BBOOL *)given->pValue != 0);
+        if (!same)
+            return CKR_TEMPLATE_INCONSISTENT;
+    }
+    return CKR_OK;
+}
+
 CK_RV hsm_unwrap_key(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, const CK_MECHANISM *m,
                      CK_OBJECT_HANDLE unwrapping, const CK_BYTE *wrapped, CK_ULONG wlen,
                      const CK_ATTRIBUTE *t, CK_ULONG n, CK_OBJECT_HANDLE *out)
@@ -204,7 +274,8 @@ CK_RV hsm_unwrap_key(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, const CK_
     key_use_t uk;
     uint8_t *plain = NULL;
     size_t plen = 0;
-    CK_ATTRIBUTE *full = NULL;
+    CK_ATTRIBUTE *full = NULL, *ut = NULL;
+    CK_ULONG un = 0, mn = 0;
     pkey_attrs_t priv = { .n = 0 };
     object_t *o = NULL;
     CK_USER_TYPE who;
@@ -241,6 +312,17 @@ CK_RV hsm_unwrap_key(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, const CK_
         rv = as_wrapping(rv, false);
         goto out;
     }
+    if ((rv = merge_unwrap_template(h, s, unwrapping, t, n, &full, &mn, &ut, &un)))
+        goto out;
+    for (CK_ULONG i = n; i < mn; i++) {
+        if (full[i].type != CKA_CLASS && full[i].type != CKA_KEY_TYPE)
+            continue;
+        if (full[i].ulValueLen != sizeof(CK_ULONG)) {
+            rv = CKR_TEMPLATE_INCONSISTENT;
+            goto out;
+        }
+        memcpy(full[i].type == CKA_CLASS ? &cls : &kt, full[i].pValue, sizeof(CK_ULONG));
+    }
     if (cls == CK_UNAVAILABLE_INFORMATION || kt == CK_UNAVAILABLE_INFORMATION) {
         rv = CKR_TEMPLATE_INCOMPLETE;
         goto out;
@@ -255,13 +337,7 @@ CK_RV hsm_unwrap_key(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, const CK_
                                                : as_wrapping(rv, false);
         goto out;
     }
-    full = calloc(n + 16, sizeof *full);
-    if (!full) {
-        rv = CKR_HOST_MEMORY;
-        goto out;
-    }
-    memcpy(full, t, n * sizeof *t);
-    CK_ULONG k = n;
+    CK_ULONG k = mn;
     if (cls == CKO_SECRET_KEY) {
         full[k++] = (CK_ATTRIBUTE){ CKA_VALUE, plain, (CK_ULONG)plen };
     } else {
@@ -288,6 +364,7 @@ CK_RV hsm_unwrap_key(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, const CK_
 out:
     object_free(o);
     free(full);
+    proto_free_template(ut, un);
     pkey_attrs_free(&priv);
     if (plain) {
         secure_zero(plain, plen);

@@ -94,10 +94,16 @@ CK_RV C_GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
     wb_u64(c.w, hObject);
     wb_u32(c.w, (uint32_t)ulCount);
     for (CK_ULONG i = 0; i < ulCount; i++) {
-        wb_u64(c.w, pTemplate[i].type);
-        wb_u8(c.w, pTemplate[i].pValue != NULL);
-        wb_u64(c.w, pTemplate[i].pValue ? proto_wire_len(pTemplate[i].type,
-                                                         pTemplate[i].ulValueLen) : 0);
+        const CK_ATTRIBUTE *a = &pTemplate[i];
+        wb_u64(c.w, a->type);
+        if (proto_is_attr_array(a->type)) {
+            /* Fetched whole: its native size is known only once decoded. */
+            wb_u8(c.w, 1);
+            wb_u64(c.w, PROTO_MAX_ARRAY_WIRE);
+            continue;
+        }
+        wb_u8(c.w, a->pValue != NULL);
+        wb_u64(c.w, a->pValue ? proto_wire_len(a->type, a->ulValueLen) : 0);
     }
     rv = p11_send(&c);
     if (rv != CKR_OK && rv != CKR_ATTRIBUTE_SENSITIVE && rv != CKR_ATTRIBUTE_TYPE_INVALID &&
@@ -116,6 +122,17 @@ CK_RV C_GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
         }
         if (wl == PROTO_UNAVAILABLE) {
             a->ulValueLen = CK_UNAVAILABLE_INFORMATION;
+            continue;
+        }
+        if (proto_is_attr_array(a->type)) {
+            const uint8_t *src = rb_raw(&c.r, (size_t)wl);
+            CK_RV arv = src ? proto_get_attr_array(src, (size_t)wl, a) : CKR_DEVICE_ERROR;
+            if (arv == CKR_DEVICE_ERROR) {
+                rv = arv;
+                break;
+            }
+            if (arv != CKR_OK && rv == CKR_OK)
+                rv = arv;
             continue;
         }
         CK_ULONG native = proto_native_len(a->type, wl);

@@ -439,6 +439,116 @@ static void test_derive_and_wrap_over_the_wire(void **state)
     assert_int_equal(p->C_CloseSession(s), CKR_OK);
 }
 
+/* CKA_WRAP_TEMPLATE and CKA_UNWRAP_TEMPLATE: attribute arrays over the wire,
+   read back in the three steps PKCS#11 describes, and enforced. */
+static void test_wrap_templates(void **state)
+{
+    (void)state;
+    CK_SESSION_HANDLE s = open_user();
+    CK_OBJECT_CLASS sk = CKO_SECRET_KEY;
+    CK_KEY_TYPE aes = CKK_AES;
+    CK_ULONG len16 = 16;
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    CK_MECHANISM gen = { CKM_AES_KEY_GEN, NULL, 0 };
+    CK_BYTE id_ok[] = "wrap-me";
+    /* The wrapping key wraps only keys with CKA_ID "wrap-me"; what it
+       unwraps is sensitive and not extractable. */
+    CK_ATTRIBUTE wt[] = { { CKA_ID, id_ok, sizeof id_ok }, { CKA_KEY_TYPE, &aes, sizeof aes } };
+    CK_ATTRIBUTE ut[] = { { CKA_SENSITIVE, &yes, 1 }, { CKA_EXTRACTABLE, &no, 1 } };
+    CK_ATTRIBUTE kt[] = { { CKA_VALUE_LEN, &len16, sizeof len16 },
+                          { CKA_WRAP_TEMPLATE, wt, sizeof wt },
+                          { CKA_UNWRAP_TEMPLATE, ut, sizeof ut } };
+    CK_OBJECT_HANDLE w, good, bad;
+    assert_int_equal(p->C_GenerateKey(s, &gen, kt, 3, &w), CKR_OK);
+    CK_ATTRIBUTE gt[] = { { CKA_VALUE_LEN, &len16, sizeof len16 }, { CKA_EXTRACTABLE, &yes, 1 },
+                          { CKA_ID, id_ok, sizeof id_ok } };
+    assert_int_equal(p->C_GenerateKey(s, &gen, gt, 3, &good), CKR_OK);
+    gt[2].pValue = (CK_BYTE *)"other";
+    gt[2].ulValueLen = 5;
+    assert_int_equal(p->C_GenerateKey(s, &gen, gt, 3, &bad), CKR_OK);
+
+    /* Reading the template: array length, then types and lengths, then values. */
+    CK_ATTRIBUTE q = { CKA_WRAP_TEMPLATE, NULL, 0 };
+    assert_int_equal(p->C_GetAttributeValue(s, w, &q, 1), CKR_OK);
+    assert_int_equal(q.ulValueLen, 2 * sizeof(CK_ATTRIBUTE));
+    CK_ATTRIBUTE arr[2];
+    memset(arr, 0, sizeof arr);
+    q.pValue = arr;
+    q.ulValueLen = sizeof(CK_ATTRIBUTE); /* room for one: too small */
+    assert_int_equal(p->C_GetAttributeValue(s, w, &q, 1), CKR_BUFFER_TOO_SMALL);
+    assert_int_equal(q.ulValueLen, CK_UNAVAILABLE_INFORMATION);
+    q.ulValueLen = sizeof arr;
+    assert_int_equal(p->C_GetAttributeValue(s, w, &q, 1), CKR_OK);
+    assert_int_equal(arr[0].type, CKA_ID);
+    assert_int_equal(arr[0].ulValueLen, sizeof id_ok);
+    assert_int_equal(arr[1].type, CKA_KEY_TYPE);
+    assert_int_equal(arr[1].ulValueLen, sizeof(CK_KEY_TYPE));
+    CK_BYTE idbuf[sizeof id_ok];
+    CK_KEY_TYPE ktv = 0;
+    arr[0].pValue = idbuf;
+    arr[1].pValue = &ktv;
+    assert_int_equal(p->C_GetAttributeValue(s, w, &q, 1), CKR_OK);
+    assert_memory_equal(idbuf, id_ok, sizeof id_ok);
+    assert_int_equal(ktv, CKK_AES);
+    arr[0].ulValueLen = 2; /* an element's buffer too small */
+    assert_int_equal(p->C_GetAttributeValue(s, w, &q, 1), CKR_BUFFER_TOO_SMALL);
+    assert_int_equal(arr[0].ulValueLen, CK_UNAVAILABLE_INFORMATION);
+
+    /* Only the key that matches the wrap template is wrapped. */
+    CK_MECHANISM kw = { CKM_AES_KEY_WRAP, NULL, 0 };
+    CK_BYTE wrapped[64];
+    CK_ULONG wl = sizeof wrapped;
+    assert_int_equal(p->C_WrapKey(s, &kw, w, bad, wrapped, &wl), CKR_KEY_NOT_WRAPPABLE);
+    wl = sizeof wrapped;
+    assert_int_equal(p->C_WrapKey(s, &kw, w, good, wrapped, &wl), CKR_OK);
+    assert_int_equal(wl, 24);
+
+    /* Unwrapped keys take the unwrap template; a contradiction is refused
+       and makes no object. */
+    CK_ATTRIBUTE at[] = { { CKA_CLASS, &sk, sizeof sk }, { CKA_KEY_TYPE, &aes, sizeof aes },
+                          { CKA_EXTRACTABLE, &yes, 1 } };
+    CK_OBJECT_HANDLE k;
+    assert_int_equal(p->C_UnwrapKey(s, &kw, w, wrapped, wl, at, 3, &k), CKR_TEMPLATE_INCONSISTENT);
+    assert_int_equal(p->C_UnwrapKey(s, &kw, w, wrapped, wl, at, 2, &k), CKR_OK);
+    CK_BBOOL sens = CK_FALSE, ext = CK_TRUE, nev = CK_TRUE;
+    CK_ATTRIBUTE back[] = { { CKA_SENSITIVE, &sens, 1 }, { CKA_EXTRACTABLE, &ext, 1 },
+                            { CKA_NEVER_EXTRACTABLE, &nev, 1 } };
+    assert_int_equal(p->C_GetAttributeValue(s, k, back, 3), CKR_OK);
+    assert_true(sens);
+    assert_false(ext);
+    assert_false(nev); /* it has been outside the token */
+    CK_BYTE v[16];
+    CK_ATTRIBUTE val = { CKA_VALUE, v, sizeof v };
+    assert_int_equal(p->C_GetAttributeValue(s, k, &val, 1), CKR_ATTRIBUTE_SENSITIVE);
+
+    /* Bad arrays: nested, a length not a whole number of CK_ATTRIBUTEs, NULL. */
+    CK_ATTRIBUTE nested[] = { { CKA_WRAP_TEMPLATE, wt, sizeof wt } };
+    CK_ATTRIBUTE bt[] = { { CKA_VALUE_LEN, &len16, sizeof len16 },
+                          { CKA_WRAP_TEMPLATE, nested, sizeof nested } };
+    CK_OBJECT_HANDLE x;
+    assert_int_equal(p->C_GenerateKey(s, &gen, bt, 2, &x), CKR_ATTRIBUTE_VALUE_INVALID);
+    bt[1].pValue = wt;
+    bt[1].ulValueLen = sizeof wt - 1;
+    assert_int_equal(p->C_GenerateKey(s, &gen, bt, 2, &x), CKR_ATTRIBUTE_VALUE_INVALID);
+    bt[1].pValue = NULL;
+    bt[1].ulValueLen = sizeof wt;
+    assert_int_equal(p->C_GenerateKey(s, &gen, bt, 2, &x), CKR_ATTRIBUTE_VALUE_INVALID);
+    /* A public key may carry a wrap template; a data object may not. */
+    CK_OBJECT_CLASS data = CKO_DATA;
+    CK_ATTRIBUTE dt[] = { { CKA_CLASS, &data, sizeof data }, { CKA_WRAP_TEMPLATE, wt, sizeof wt } };
+    assert_int_equal(p->C_CreateObject(s, dt, 2, &x), CKR_ATTRIBUTE_TYPE_INVALID);
+
+    /* The template can be replaced: now the other key fits. */
+    CK_ATTRIBUTE nt[] = { { CKA_ID, "other", 5 } };
+    CK_ATTRIBUTE set = { CKA_WRAP_TEMPLATE, nt, sizeof nt };
+    assert_int_equal(p->C_SetAttributeValue(s, w, &set, 1), CKR_OK);
+    wl = sizeof wrapped;
+    assert_int_equal(p->C_WrapKey(s, &kw, w, bad, wrapped, &wl), CKR_OK);
+    wl = sizeof wrapped;
+    assert_int_equal(p->C_WrapKey(s, &kw, w, good, wrapped, &wl), CKR_KEY_NOT_WRAPPABLE);
+    assert_int_equal(p->C_CloseSession(s), CKR_OK);
+}
+
 /* MACs through the wire: the _GENERAL parameter, large data in pieces,
    checked against OpenSSL's HMAC. */
 static void test_mac_over_the_wire(void **state)
@@ -737,6 +847,7 @@ int main(void)
         cmocka_unit_test(test_mac_over_the_wire),
         cmocka_unit_test(test_rsa_over_the_wire),
         cmocka_unit_test(test_derive_and_wrap_over_the_wire),
+        cmocka_unit_test(test_wrap_templates),
         cmocka_unit_test(test_every_entry_stale_session),
         cmocka_unit_test(test_every_entry_null_and_state),
         cmocka_unit_test(test_fork_and_appid),

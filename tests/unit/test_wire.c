@@ -114,6 +114,52 @@ static void test_template_bad(void **state)
     assert_int_equal(proto_get_template(&r, &out, &n), CKR_ARGUMENTS_BAD);
 }
 
+/* An attribute array goes on the wire as a template of its own; the daemon
+   keeps it encoded, the module answers from the encoding; every truncation
+   is refused. */
+static void test_attr_array(void **state)
+{
+    (void)state;
+    CK_KEY_TYPE aes = CKK_AES;
+    CK_BBOOL yes = CK_TRUE;
+    CK_ATTRIBUTE inner[] = { { CKA_KEY_TYPE, &aes, sizeof aes }, { CKA_SENSITIVE, &yes, 1 } };
+    CK_ATTRIBUTE outer[] = { { CKA_UNWRAP_TEMPLATE, inner, sizeof inner } };
+    wbuf_t w;
+    wb_init(&w);
+    assert_int_equal(proto_put_template(&w, outer, 1), CKR_OK);
+    size_t len;
+    const uint8_t *p = wb_payload(&w, &len);
+    rbuf_t r;
+    rb_init(&r, p, len);
+    CK_ATTRIBUTE *t;
+    CK_ULONG n;
+    assert_int_equal(proto_get_template(&r, &t, &n), CKR_OK);
+    assert_int_equal(n, 1);
+    /* u32 count + 2 × (u64 type + u32 length) + 8 + 1 value bytes */
+    assert_int_equal(t[0].ulValueLen, 4 + 2 * 12 + 8 + 1);
+    assert_int_equal(proto_check_attr_array(t[0].pValue, t[0].ulValueLen), CKR_OK);
+    for (CK_ULONG cut = 1; cut < t[0].ulValueLen; cut++)
+        assert_int_equal(proto_check_attr_array(t[0].pValue, cut), CKR_ATTRIBUTE_VALUE_INVALID);
+    CK_ATTRIBUTE q = { CKA_UNWRAP_TEMPLATE, NULL, 0 };
+    assert_int_equal(proto_get_attr_array(t[0].pValue, t[0].ulValueLen, &q), CKR_OK);
+    assert_int_equal(q.ulValueLen, 2 * sizeof(CK_ATTRIBUTE));
+    CK_KEY_TYPE kt = 0;
+    CK_BBOOL b = 0;
+    CK_ATTRIBUTE arr[2] = { { 0, &kt, sizeof kt }, { 0, &b, 1 } };
+    q.pValue = arr;
+    assert_int_equal(proto_get_attr_array(t[0].pValue, t[0].ulValueLen, &q), CKR_OK);
+    assert_int_equal(arr[0].type, CKA_KEY_TYPE);
+    assert_int_equal(kt, CKK_AES);
+    assert_int_equal(arr[1].type, CKA_SENSITIVE);
+    assert_int_equal(b, CK_TRUE);
+    proto_free_template(t, n);
+    /* No arrays inside arrays. */
+    CK_ATTRIBUTE nest[] = { { CKA_WRAP_TEMPLATE, outer, sizeof outer } };
+    wb_reset(&w);
+    assert_int_equal(proto_put_template(&w, nest, 1), CKR_ATTRIBUTE_VALUE_INVALID);
+    wb_free(&w);
+}
+
 static void test_hmap(void **state)
 {
     (void)state;
@@ -138,6 +184,7 @@ int main(void)
         cmocka_unit_test(test_frame_limit),
         cmocka_unit_test(test_template_round_trip),
         cmocka_unit_test(test_template_bad),
+        cmocka_unit_test(test_attr_array),
         cmocka_unit_test(test_hmap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
