@@ -202,6 +202,24 @@ CK_RV client_begin(client_t *c, uint32_t op, client_conn_t **conn, wbuf_t **req)
     return CKR_OK;
 }
 
+/* Wait for and read one reply frame into k->buf; its status into *status. */
+static CK_RV read_reply(client_t *c, client_conn_t *k, CK_RV *status, rbuf_t *reply)
+{
+    if (c->spin_us)
+        wire_spin(k->fd, c->spin_us);
+    if (wire_recv(k->fd, &k->buf, &k->cap, &k->len)) {
+        k->broken = true;
+        return CKR_DEVICE_ERROR;
+    }
+    rb_init(reply, k->buf, k->len);
+    *status = (CK_RV)rb_u32(reply);
+    if (reply->err) {
+        k->broken = true;
+        return CKR_DEVICE_ERROR;
+    }
+    return CKR_OK;
+}
+
 CK_RV client_call(client_t *c, client_conn_t *k, CK_RV *status, rbuf_t *reply)
 {
     if (k->req.err)
@@ -210,21 +228,26 @@ CK_RV client_call(client_t *c, client_conn_t *k, CK_RV *status, rbuf_t *reply)
         k->broken = true;
         return CKR_DEVICE_ERROR;
     }
-    if (c->spin_us)
-        wire_spin(k->fd, c->spin_us);
-    if (wire_recv(k->fd, &k->buf, &k->cap, &k->len)) {
+    if (k->req.p)
+        secure_zero(k->req.p, k->req.len);
+    return read_reply(c, k, status, reply);
+}
+
+CK_RV client_call_after(client_t *c, client_conn_t *k, wbuf_t *first, CK_RV *first_status,
+                        CK_RV *status, rbuf_t *reply)
+{
+    if (k->req.err || first->err)
+        return CKR_ARGUMENTS_BAD;
+    if (wire_send_pair(k->fd, first, &k->req)) {
         k->broken = true;
         return CKR_DEVICE_ERROR;
     }
     if (k->req.p)
         secure_zero(k->req.p, k->req.len);
-    rb_init(reply, k->buf, k->len);
-    *status = (CK_RV)rb_u32(reply);
-    if (reply->err) {
-        k->broken = true;
-        return CKR_DEVICE_ERROR;
-    }
-    return CKR_OK;
+    CK_RV rv = read_reply(c, k, first_status, reply);
+    if (rv)
+        return rv;
+    return read_reply(c, k, status, reply);
 }
 
 void client_end(client_t *c, client_conn_t *k)

@@ -37,6 +37,11 @@ CK_RV client_begin(client_t *c, uint32_t op, client_conn_t **conn, wbuf_t **req)
 /* Send the request; on CKR_OK from the transport, *status is the daemon's
    answer and *reply reads the results. */
 CK_RV client_call(client_t *c, client_conn_t *conn, CK_RV *status, rbuf_t *reply);
+/* As client_call, with another request sent ahead of it in the same write
+   (an operation start the module held back); that one's status goes to
+   *first_status, and *reply reads the second's results. */
+CK_RV client_call_after(client_t *c, client_conn_t *conn, wbuf_t *first, CK_RV *first_status,
+                        CK_RV *status, rbuf_t *reply);
 void client_end(client_t *c, client_conn_t *conn);
 
 #endif

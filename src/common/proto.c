@@ -287,7 +287,16 @@ static bool param_is_pss(CK_MECHANISM_TYPE m)
     }
 }
 
-CK_RV proto_put_mechanism(wbuf_t *b, const CK_MECHANISM *m)
+/* A byte string, or in a shape only its length. */
+static void put_str(wbuf_t *b, const void *p, size_t n, bool shape)
+{
+    if (shape)
+        wb_u64(b, n);
+    else
+        wb_bytes(b, p, n);
+}
+
+static CK_RV put_mech(wbuf_t *b, const CK_MECHANISM *m, bool shape)
 {
     if (!m || (m->ulParameterLen && !m->pParameter) || m->ulParameterLen > 65536)
         return CKR_ARGUMENTS_BAD;
@@ -299,7 +308,8 @@ CK_RV proto_put_mechanism(wbuf_t *b, const CK_MECHANISM *m)
         memcpy(&ctr, m->pParameter, sizeof ctr);
         wb_u8(b, PARAM_CTR);
         wb_u64(b, ctr.ulCounterBits);
-        wb_raw(b, ctr.cb, sizeof ctr.cb);
+        if (!shape) /* the counter block's value never makes a start fail */
+            wb_raw(b, ctr.cb, sizeof ctr.cb);
     } else if (m->mechanism == CKM_AES_GCM && m->ulParameterLen == sizeof(CK_GCM_PARAMS)) {
         CK_GCM_PARAMS gcm;
         memcpy(&gcm, m->pParameter, sizeof gcm);
@@ -307,9 +317,9 @@ CK_RV proto_put_mechanism(wbuf_t *b, const CK_MECHANISM *m)
             gcm.ulAADLen > WIRE_CHUNK)
             return CKR_MECHANISM_PARAM_INVALID;
         wb_u8(b, PARAM_GCM);
-        wb_bytes(b, gcm.pIv, gcm.ulIvLen);
+        put_str(b, gcm.pIv, gcm.ulIvLen, shape);
         wb_u64(b, gcm.ulIvBits);
-        wb_bytes(b, gcm.pAAD, gcm.ulAADLen);
+        put_str(b, gcm.pAAD, gcm.ulAADLen, shape);
         wb_u64(b, gcm.ulTagBits);
     } else if (m->mechanism == CKM_RSA_PKCS_OAEP &&
                m->ulParameterLen == sizeof(CK_RSA_PKCS_OAEP_PARAMS)) {
@@ -321,7 +331,7 @@ CK_RV proto_put_mechanism(wbuf_t *b, const CK_MECHANISM *m)
         wb_u64(b, o.hashAlg);
         wb_u64(b, o.mgf);
         wb_u64(b, o.source);
-        wb_bytes(b, o.pSourceData, o.ulSourceDataLen);
+        put_str(b, o.pSourceData, o.ulSourceDataLen, shape);
     } else if ((m->mechanism == CKM_ECDH1_DERIVE || m->mechanism == CKM_ECDH1_COFACTOR_DERIVE) &&
                m->ulParameterLen == sizeof(CK_ECDH1_DERIVE_PARAMS)) {
         CK_ECDH1_DERIVE_PARAMS e;
@@ -331,8 +341,8 @@ CK_RV proto_put_mechanism(wbuf_t *b, const CK_MECHANISM *m)
             return CKR_MECHANISM_PARAM_INVALID;
         wb_u8(b, PARAM_ECDH);
         wb_u64(b, e.kdf);
-        wb_bytes(b, e.pSharedData, e.ulSharedDataLen);
-        wb_bytes(b, e.pPublicData, e.ulPublicDataLen);
+        put_str(b, e.pSharedData, e.ulSharedDataLen, shape);
+        put_str(b, e.pPublicData, e.ulPublicDataLen, shape);
     } else if (param_is_pss(m->mechanism) && m->ulParameterLen == sizeof(CK_RSA_PKCS_PSS_PARAMS)) {
         CK_RSA_PKCS_PSS_PARAMS pss;
         memcpy(&pss, m->pParameter, sizeof pss);
@@ -347,9 +357,19 @@ CK_RV proto_put_mechanism(wbuf_t *b, const CK_MECHANISM *m)
         wb_u64(b, v);
     } else {
         wb_u8(b, PARAM_BYTES);
-        wb_bytes(b, m->pParameter, m->ulParameterLen);
+        put_str(b, m->pParameter, m->ulParameterLen, shape);
     }
     return b->err ? CKR_ARGUMENTS_BAD : CKR_OK;
+}
+
+CK_RV proto_put_mechanism(wbuf_t *b, const CK_MECHANISM *m)
+{
+    return put_mech(b, m, false);
+}
+
+CK_RV proto_put_mechanism_shape(wbuf_t *b, const CK_MECHANISM *m)
+{
+    return put_mech(b, m, true);
 }
 
 bool proto_get_mechanism(rbuf_t *r, CK_MECHANISM *m, proto_param_t *store)

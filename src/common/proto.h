@@ -154,6 +154,10 @@ typedef union proto_param {
 } proto_param_t;
 
 CK_RV proto_put_mechanism(wbuf_t *b, const CK_MECHANISM *m);
+/* The same, with byte strings (IVs, AAD, labels, counter blocks) reduced to
+   their lengths: two mechanisms of one shape pass or fail the same checks
+   when an operation starts. */
+CK_RV proto_put_mechanism_shape(wbuf_t *b, const CK_MECHANISM *m);
 /* Decoded parameters point into the request buffer and into *store. */
 bool proto_get_mechanism(rbuf_t *r, CK_MECHANISM *m, proto_param_t *store);
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -243,14 +244,51 @@ void wire_spin(int fd, unsigned spin_us)
     }
 }
 
-int wire_send(int fd, wbuf_t *b)
+static int frame_seal(wbuf_t *b)
 {
     if (b->err || b->len < FRAME_HDR) {
         errno = EMSGSIZE;
         return -1;
     }
     be32_put(b->p, (uint32_t)(b->len - FRAME_HDR));
+    return 0;
+}
+
+int wire_send(int fd, wbuf_t *b)
+{
+    if (frame_seal(b))
+        return -1;
     return write_all(fd, b->p, b->len);
+}
+
+int wire_send_pair(int fd, wbuf_t *a, wbuf_t *b)
+{
+    if (frame_seal(a) || frame_seal(b))
+        return -1;
+    struct iovec iov[2] = { { a->p, a->len }, { b->p, b->len } };
+    struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
+    size_t left = a->len + b->len;
+    while (left) {
+        ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        left -= (size_t)w;
+        while (w > 0 && mh.msg_iovlen) { /* step over what went out */
+            if ((size_t)w >= mh.msg_iov->iov_len) {
+                w -= (ssize_t)mh.msg_iov->iov_len;
+                mh.msg_iov++;
+                mh.msg_iovlen--;
+            } else {
+                mh.msg_iov->iov_base = (uint8_t *)mh.msg_iov->iov_base + w;
+                mh.msg_iov->iov_len -= (size_t)w;
+                w = 0;
+            }
+        }
+    }
+    return 0;
 }
 
 int wire_recv(int fd, uint8_t **buf, size_t *cap, size_t *len)

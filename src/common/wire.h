@@ -60,6 +60,8 @@ bool rb_done(const rbuf_t *r);
 
 /* Frame I/O. Return 0, or -1 with errno set (EPROTO for a bad length). */
 int wire_send(int fd, wbuf_t *b);
+/* Two frames in one write: the daemon answers each in order. */
+int wire_send_pair(int fd, wbuf_t *a, wbuf_t *b);
 /* Reads one frame into *buf (grown as needed, reused across calls). */
 int wire_recv(int fd, uint8_t **buf, size_t *cap, size_t *len);
 

@@ -28,8 +28,10 @@ static CK_RV crypt_call(uint32_t op, uint8_t dir, CK_SESSION_HANDLE s, const CK_
         wb_u64(c.w, n);
         wb_bytes(c.w, in, out ? n : 0);
     }
-    rv = p11_send(&c);
+    opkind_t kind = dir ? OPK_DECRYPT : OPK_ENCRYPT;
+    rv = p11_send_op(&c, kind, s);
     rv = p11_get_output(&c, rv, out, out_len);
+    p11_op_after(kind, s, rv, out != NULL && op != OP_CRYPT_UPDATE);
     p11_end(&c);
     return rv;
 }

@@ -8,15 +8,7 @@
 
 CK_RV C_DigestInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism)
 {
-    call_t c;
-    CK_RV rv = p11_begin(&c, OP_DIGEST_INIT);
-    if (rv)
-        return rv;
-    wb_u64(c.w, hSession);
-    if ((rv = proto_put_mechanism(c.w, pMechanism)) == CKR_OK)
-        rv = p11_send(&c);
-    p11_end(&c);
-    return rv;
+    return p11_start(OPK_DIGEST, OP_DIGEST_INIT, hSession, 0, pMechanism, false, 0);
 }
 
 /* One digest request: OP_DIGEST with data, or OP_DIGEST_FINAL. */
@@ -32,8 +24,9 @@ static CK_RV digest_call(uint32_t op, CK_SESSION_HANDLE s, const CK_BYTE *data, 
     wb_u64(c.w, out ? *out_len : 0);
     if (op == OP_DIGEST)
         wb_bytes(c.w, data, len);
-    rv = p11_send(&c);
+    rv = p11_send_op(&c, OPK_DIGEST, s);
     rv = p11_get_output(&c, rv, out, out_len);
+    p11_op_after(OPK_DIGEST, s, rv, out != NULL);
     p11_end(&c);
     return rv;
 }
@@ -46,7 +39,8 @@ static CK_RV update_call(CK_SESSION_HANDLE s, const CK_BYTE *data, CK_ULONG len)
         return rv;
     wb_u64(c.w, s);
     wb_bytes(c.w, data, len);
-    rv = p11_send(&c);
+    rv = p11_send_op(&c, OPK_DIGEST, s);
+    p11_op_after(OPK_DIGEST, s, rv, false);
     p11_end(&c);
     return rv;
 }

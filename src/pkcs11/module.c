@@ -31,11 +31,20 @@ static void in_child(void)
     mod.client = NULL;
     mod.initialized = false;
     pthread_mutex_init(&mod.lock, NULL);
+    p11_ops_reset_after_fork();
 }
 
 static void register_atfork(void)
 {
     pthread_atfork(NULL, NULL, in_child);
+}
+
+CK_RV p11_ready(void)
+{
+    pthread_mutex_lock(&mod.lock);
+    bool ok = mod.initialized && mod.pid == getpid();
+    pthread_mutex_unlock(&mod.lock);
+    return ok ? CKR_OK : CKR_CRYPTOKI_NOT_INITIALIZED;
 }
 
 CK_RV p11_begin(call_t *c, uint32_t op)
@@ -52,6 +61,12 @@ CK_RV p11_begin(call_t *c, uint32_t op)
 CK_RV p11_send(call_t *c)
 {
     CK_RV rv = client_call(mod.client, c->conn, &c->status, &c->r);
+    return rv ? rv : c->status;
+}
+
+CK_RV p11_send_after(call_t *c, wbuf_t *first, CK_RV *first_rv)
+{
+    CK_RV rv = client_call_after(mod.client, c->conn, first, first_rv, &c->status, &c->r);
     return rv ? rv : c->status;
 }
 
@@ -83,18 +98,12 @@ CK_RV p11_get_output(call_t *c, CK_RV rv, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
 CK_RV p11_init_op(uint32_t op, uint8_t dir, CK_SESSION_HANDLE s, CK_MECHANISM_PTR m,
                   CK_OBJECT_HANDLE key)
 {
-    call_t c;
-    CK_RV rv = p11_begin(&c, op);
-    if (rv)
-        return rv;
-    wb_u64(c.w, s);
-    wb_u8(c.w, dir);
-    if ((rv = proto_put_mechanism(c.w, m)) == CKR_OK) {
-        wb_u64(c.w, key);
-        rv = p11_send(&c);
-    }
-    p11_end(&c);
-    return rv;
+    opkind_t kind = OPK_NONE;
+    if (op == OP_CRYPT_INIT)
+        kind = dir ? OPK_DECRYPT : OPK_ENCRYPT;
+    else if (op == OP_SIGN_INIT)
+        kind = dir ? OPK_VERIFY : OPK_SIGN;
+    return p11_start(kind, op, s, dir, m, true, key);
 }
 
 CK_RV p11_simple(uint32_t op, int nargs, ...)
@@ -133,6 +142,7 @@ CK_RV C_Initialize(CK_VOID_PTR pInitArgs)
         char path[256];
         client_socket_path(path, sizeof path);
         mod.client = client_new(path);
+        p11_ops_forget_all();
         if (!mod.client) {
             rv = CKR_HOST_MEMORY;
         } else {
@@ -166,6 +176,7 @@ CK_RV C_Finalize(CK_VOID_PTR pReserved)
         client_free(mod.client);
         mod.client = NULL;
         mod.initialized = false;
+        p11_ops_forget_all();
     }
     pthread_mutex_unlock(&mod.lock);
     return rv;

@@ -45,7 +45,10 @@ CK_RV C_CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
 CK_RV C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
                           CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount)
 {
-    return templated(OP_SET_ATTRIBUTE_VALUE, hSession, &hObject, pTemplate, ulCount, NULL);
+    p11_ops_changed(); /* before and after: a start in between is not remembered */
+    CK_RV rv = templated(OP_SET_ATTRIBUTE_VALUE, hSession, &hObject, pTemplate, ulCount, NULL);
+    p11_ops_changed();
+    return rv;
 }
 
 CK_RV C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount)
@@ -55,7 +58,10 @@ CK_RV C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, 
 
 CK_RV C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject)
 {
-    return p11_simple(OP_DESTROY_OBJECT, 2, hSession, hObject);
+    p11_ops_changed();
+    CK_RV rv = p11_simple(OP_DESTROY_OBJECT, 2, hSession, hObject);
+    p11_ops_changed();
+    return rv;
 }
 
 CK_RV C_GetObjectSize(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ULONG_PTR pulSize)
@@ -317,5 +323,14 @@ CK_RV C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OB
 
 CK_RV C_DigestKey(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey)
 {
-    return p11_simple(OP_DIGEST_KEY, 2, hSession, hKey);
+    call_t c;
+    CK_RV rv = p11_begin(&c, OP_DIGEST_KEY);
+    if (rv)
+        return rv;
+    wb_u64(c.w, hSession);
+    wb_u64(c.w, hKey);
+    rv = p11_send_op(&c, OPK_DIGEST, hSession);
+    p11_op_after(OPK_DIGEST, hSession, rv, false);
+    p11_end(&c);
+    return rv;
 }

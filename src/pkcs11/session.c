@@ -21,6 +21,8 @@ CK_RV C_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pApplication,
             *phSession = (CK_SESSION_HANDLE)rb_u64(&c.r);
             if (c.r.err)
                 rv = CKR_DEVICE_ERROR;
+            else
+                p11_ops_forget(*phSession); /* a handle the daemon used before */
         }
     }
     p11_end(&c);
@@ -29,12 +31,16 @@ CK_RV C_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pApplication,
 
 CK_RV C_CloseSession(CK_SESSION_HANDLE hSession)
 {
-    return p11_simple(OP_CLOSE_SESSION, 1, hSession);
+    CK_RV rv = p11_simple(OP_CLOSE_SESSION, 1, hSession);
+    p11_ops_forget(hSession);
+    return rv;
 }
 
 CK_RV C_CloseAllSessions(CK_SLOT_ID slotID)
 {
-    return p11_simple(OP_CLOSE_ALL_SESSIONS, 1, slotID);
+    CK_RV rv = p11_simple(OP_CLOSE_ALL_SESSIONS, 1, slotID);
+    p11_ops_forget_all();
+    return rv;
 }
 
 CK_RV C_GetSessionInfo(CK_SESSION_HANDLE hSession, CK_SESSION_INFO_PTR pInfo)
@@ -63,9 +69,13 @@ CK_RV C_GetSessionInfo(CK_SESSION_HANDLE hSession, CK_SESSION_INFO_PTR pInfo)
 CK_RV C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR pPin,
               CK_ULONG ulPinLen)
 {
-    call_t c;
-    CK_RV rv = p11_begin(&c, OP_LOGIN);
+    /* A context-specific login needs the daemon to see the operation. */
+    CK_RV rv = p11_flush_starts(hSession);
     if (rv)
+        return rv;
+    call_t c;
+    p11_ops_changed();
+    if ((rv = p11_begin(&c, OP_LOGIN)))
         return rv;
     if ((!pPin && ulPinLen) || ulPinLen > 4096) {
         rv = CKR_ARGUMENTS_BAD;
@@ -76,10 +86,13 @@ CK_RV C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR
         rv = p11_send(&c);
     }
     p11_end(&c);
+    p11_ops_changed();
     return rv;
 }
 
 CK_RV C_Logout(CK_SESSION_HANDLE hSession)
 {
-    return p11_simple(OP_LOGOUT, 1, hSession);
+    CK_RV rv = p11_simple(OP_LOGOUT, 1, hSession);
+    p11_ops_changed();
+    return rv;
 }

@@ -25,8 +25,9 @@ static CK_RV sign_call(uint32_t op, CK_SESSION_HANDLE s, const CK_BYTE *data, CK
     wb_u64(c.w, sig ? *sig_len : 0);
     if (op == OP_SIGN)
         wb_bytes(c.w, data, n);
-    rv = p11_send(&c);
+    rv = p11_send_op(&c, OPK_SIGN, s);
     rv = p11_get_output(&c, rv, sig, sig_len);
+    p11_op_after(OPK_SIGN, s, rv, sig != NULL);
     p11_end(&c);
     return rv;
 }
@@ -44,7 +45,9 @@ static CK_RV update_call(uint8_t dir, CK_SESSION_HANDLE s, const CK_BYTE *data, 
         wb_u64(c.w, s);
         wb_u8(c.w, dir);
         wb_bytes(c.w, data, chunk);
-        rv = p11_send(&c);
+        opkind_t kind = dir ? OPK_VERIFY : OPK_SIGN;
+        rv = p11_send_op(&c, kind, s);
+        p11_op_after(kind, s, rv, false);
         p11_end(&c);
         data += chunk;
         n -= chunk;
@@ -67,7 +70,8 @@ static CK_RV verify_call(uint32_t op, CK_SESSION_HANDLE s, const CK_BYTE *data, 
     if (op == OP_VERIFY)
         wb_bytes(c.w, data, n);
     wb_bytes(c.w, sig, sig_len);
-    rv = p11_send(&c);
+    rv = p11_send_op(&c, OPK_VERIFY, s);
+    p11_op_after(OPK_VERIFY, s, rv, true);
     p11_end(&c);
     return rv;
 }

@@ -173,6 +173,7 @@ CK_RV C_InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen,
         rv = p11_send(&c);
     }
     p11_end(&c);
+    p11_ops_forget_all();
     return rv;
 }
 
@@ -190,6 +191,7 @@ CK_RV C_InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPin
         rv = p11_send(&c);
     }
     p11_end(&c);
+    p11_ops_changed();
     return rv;
 }
 
@@ -209,5 +211,6 @@ CK_RV C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULONG ulO
         rv = p11_send(&c);
     }
     p11_end(&c);
+    p11_ops_changed();
     return rv;
 }
