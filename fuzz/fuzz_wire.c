@@ -59,11 +59,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (write(sv[0], data, size) != (ssize_t)size)
             abort();
         shutdown(sv[0], SHUT_WR);
-        uint8_t *buf = NULL;
-        size_t cap = 0, len;
-        while (wire_recv(sv[1], &buf, &cap, &len) == 0)
-            ;
-        free(buf);
+        wire_reader_t rd;
+        wire_reader_init(&rd);
+        const uint8_t *frame;
+        size_t len;
+        while (wire_read(sv[1], &rd, 0, &frame, &len) == 0)
+            wire_reader_wipe(&rd, 4096);
+        wire_reader_free(&rd);
         close(sv[0]);
         close(sv[1]);
     }

@@ -8,15 +8,15 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 struct client_conn {
     int fd;
     bool broken;
     wbuf_t req;
-    uint8_t *buf;
-    size_t cap;
-    size_t len;
+    wire_reader_t rd;
+    struct timespec used;       /* when it last went back to the pool */
     client_conn_t *next;        /* in the idle list */
     client_conn_t *all_next;    /* in the list of every connection */
     client_conn_t **all_prev;
@@ -93,9 +93,7 @@ static void conn_free(client_t *c, client_conn_t *k)
     if (k->req.p)
         secure_zero(k->req.p, k->req.cap);
     wb_free(&k->req);
-    if (k->buf)
-        secure_zero(k->buf, k->cap);
-    free(k->buf);
+    wire_reader_free(&k->rd);
     free(k);
 }
 
@@ -130,9 +128,7 @@ void client_forget(client_t *c)
         if (k->req.p)
             secure_zero(k->req.p, k->req.cap);
         wb_free(&k->req);
-        if (k->buf)
-            secure_zero(k->buf, k->cap);
-        free(k->buf);
+        wire_reader_free(&k->rd);
         free(k);
         k = next;
     }
@@ -157,6 +153,7 @@ static CK_RV connect_new(client_t *c, client_conn_t **out)
     }
     k->fd = fd;
     wb_init(&k->req);
+    wire_reader_init(&k->rd);
     pthread_mutex_lock(&c->lock);
     k->all_next = c->all;
     if (k->all_next)
@@ -169,9 +166,19 @@ static CK_RV connect_new(client_t *c, client_conn_t **out)
 }
 
 /* An idle connection the daemon has closed (it restarted, or dropped us)
-   shows as readable or hung up; such a one is not used again. */
+   shows as readable or hung up; such a one is not used again. The check is
+   a system call, so one back in the pool for less than CONN_FRESH_MS is
+   taken as it is: should the daemon have gone in those milliseconds, that
+   call fails with CKR_DEVICE_ERROR and the next one connects afresh. */
+#define CONN_FRESH_MS 20
 static bool conn_alive(const client_conn_t *k)
 {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+    long ms = (long)(now.tv_sec - k->used.tv_sec) * 1000L +
+              (now.tv_nsec - k->used.tv_nsec) / 1000000L;
+    if (ms >= 0 && ms < CONN_FRESH_MS)
+        return true;
     struct pollfd pf = { .fd = k->fd, .events = POLLIN | POLLRDHUP };
     return poll(&pf, 1, 0) == 0;
 }
@@ -202,16 +209,16 @@ CK_RV client_begin(client_t *c, uint32_t op, client_conn_t **conn, wbuf_t **req)
     return CKR_OK;
 }
 
-/* Wait for and read one reply frame into k->buf; its status into *status. */
+/* Wait for and read one reply frame; its status into *status. */
 static CK_RV read_reply(client_t *c, client_conn_t *k, CK_RV *status, rbuf_t *reply)
 {
-    if (c->spin_us)
-        wire_spin(k->fd, c->spin_us);
-    if (wire_recv(k->fd, &k->buf, &k->cap, &k->len)) {
+    const uint8_t *frame;
+    size_t len;
+    if (wire_read(k->fd, &k->rd, c->spin_us, &frame, &len)) {
         k->broken = true;
         return CKR_DEVICE_ERROR;
     }
-    rb_init(reply, k->buf, k->len);
+    rb_init(reply, frame, len);
     *status = (CK_RV)rb_u32(reply);
     if (reply->err) {
         k->broken = true;
@@ -254,8 +261,7 @@ void client_end(client_t *c, client_conn_t *k)
 {
     if (!k)
         return;
-    if (k->buf && k->len)
-        secure_zero(k->buf, k->len);
+    wire_reader_wipe(&k->rd, 1u << 20); /* and keep the pool small in memory */
     if (k->broken) {
         conn_free(c, k);
         /* The daemon went away: the other pooled connections are dead too. */
@@ -270,11 +276,7 @@ void client_end(client_t *c, client_conn_t *k)
         }
         return;
     }
-    if (k->cap > 1 << 20) { /* keep the pool small in memory */
-        free(k->buf);
-        k->buf = NULL;
-        k->cap = 0;
-    }
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &k->used);
     pthread_mutex_lock(&c->lock);
     k->next = c->idle;
     c->idle = k;

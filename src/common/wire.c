@@ -4,12 +4,10 @@
 #include "wire.h"
 
 #include <errno.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 #define FRAME_HDR 4u
@@ -196,54 +194,6 @@ static int write_all(int fd, const uint8_t *p, size_t n)
     return 0;
 }
 
-static int read_all(int fd, uint8_t *p, size_t n)
-{
-    while (n) {
-        ssize_t r = read(fd, p, n);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        if (r == 0) {
-            errno = ECONNRESET;
-            return -1;
-        }
-        p += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
-
-unsigned wire_spin_setting(void)
-{
-    const char *env = getenv("SOFTFM_SPIN_US");
-    if (!env || !*env)
-        return WIRE_SPIN_DEFAULT_US;
-    unsigned long v = strtoul(env, NULL, 10);
-    return v > 10000 ? 10000u : (unsigned)v;
-}
-
-void wire_spin(int fd, unsigned spin_us)
-{
-    struct timespec start, now;
-    uint8_t b;
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    for (unsigned i = 0;; i++) {
-        ssize_t r = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-        if (r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
-            return;
-        sched_yield(); /* let a thread with work have this core */
-        if ((i & 15) == 15) {
-            clock_gettime(CLOCK_MONOTONIC, &now);
-            long us = (long)(now.tv_sec - start.tv_sec) * 1000000L +
-                      (now.tv_nsec - start.tv_nsec) / 1000L;
-            if (us >= (long)spin_us)
-                return;
-        }
-    }
-}
-
 static int frame_seal(wbuf_t *b)
 {
     if (b->err || b->len < FRAME_HDR) {
@@ -291,26 +241,3 @@ int wire_send_pair(int fd, wbuf_t *a, wbuf_t *b)
     return 0;
 }
 
-int wire_recv(int fd, uint8_t **buf, size_t *cap, size_t *len)
-{
-    uint8_t hdr[FRAME_HDR];
-    if (read_all(fd, hdr, sizeof hdr))
-        return -1;
-    uint32_t n = be32_get(hdr);
-    if (n > WIRE_MAX_FRAME) {
-        errno = EPROTO;
-        return -1;
-    }
-    if (n > *cap || !*buf) {
-        size_t want = n ? n : 1;
-        uint8_t *p = realloc(*buf, want);
-        if (!p)
-            return -1;
-        *buf = p;
-        *cap = want;
-    }
-    if (read_all(fd, *buf, n))
-        return -1;
-    *len = n;
-    return 0;
-}

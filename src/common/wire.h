@@ -62,16 +62,24 @@ bool rb_done(const rbuf_t *r);
 int wire_send(int fd, wbuf_t *b);
 /* Two frames in one write: the daemon answers each in order. */
 int wire_send_pair(int fd, wbuf_t *a, wbuf_t *b);
-/* Reads one frame into *buf (grown as needed, reused across calls). */
-int wire_recv(int fd, uint8_t **buf, size_t *cap, size_t *len);
-
 /*
- * Wait up to spin_us microseconds, polling without sleeping, for fd to have
- * data. A peer on another core answers in a few microseconds, but waking a
- * sleeping thread there costs tens of microseconds on virtual machines; a
- * short spin before the blocking read avoids that on busy request paths.
+ * A connection's incoming frames (reader.c). wire_read returns the next
+ * frame, pointing into the reader's buffer until the next call; it polls
+ * without sleeping for up to spin_us microseconds before it blocks.
+ * wire_reader_wipe clears what has been read (frames may carry PINs and key
+ * values) and, when nothing is buffered, drops a buffer larger than keep.
  */
-void wire_spin(int fd, unsigned spin_us);
+typedef struct wire_reader {
+    uint8_t *buf;
+    size_t cap;
+    size_t start;   /* first byte not yet returned */
+    size_t end;     /* bytes received */
+} wire_reader_t;
+
+void wire_reader_init(wire_reader_t *rd);
+int wire_read(int fd, wire_reader_t *rd, unsigned spin_us, const uint8_t **frame, size_t *len);
+void wire_reader_wipe(wire_reader_t *rd, size_t keep);
+void wire_reader_free(wire_reader_t *rd);
 /* The spin used unless SOFTFM_SPIN_US says otherwise (0 turns it off). */
 #define WIRE_SPIN_DEFAULT_US 30u
 unsigned wire_spin_setting(void);

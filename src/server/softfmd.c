@@ -77,22 +77,22 @@ static void conn_forget(conn_t *c)
 static void *serve(void *arg)
 {
     conn_t *c = arg;
-    uint8_t *buf = NULL;
-    size_t cap = 0, len;
+    wire_reader_t rd;
     wbuf_t reply;
+    wire_reader_init(&rd);
     wb_init(&reply);
     hsm_app_attach(srv.hsm, c->app);
     for (;;) {
-        if (srv.spin_us)
-            wire_spin(c->fd, srv.spin_us);
-        if (wire_recv(c->fd, &buf, &cap, &len))
+        const uint8_t *req;
+        size_t len;
+        if (wire_read(c->fd, &rd, srv.spin_us, &req, &len))
             break;
-        if (dispatch(srv.hsm, c->app, buf, len, &reply)) {
+        if (dispatch(srv.hsm, c->app, req, len, &reply)) {
             log_warn("dropping a connection of process %llu: malformed request",
                      (unsigned long long)c->app);
             break;
         }
-        secure_zero(buf, len);  /* requests may carry PINs and key values */
+        wire_reader_wipe(&rd, 65536); /* requests may carry PINs and key values */
         if (wire_send(c->fd, &reply))
             break;
         if (reply.cap > 65536) { /* do not keep a large reply's buffer */
@@ -102,9 +102,7 @@ static void *serve(void *arg)
         }
     }
     hsm_app_detach(srv.hsm, c->app);
-    if (buf)
-        secure_zero(buf, cap);
-    free(buf);
+    wire_reader_free(&rd);
     if (reply.p)
         secure_zero(reply.p, reply.len);
     wb_free(&reply);
