@@ -11,11 +11,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#define OP_WAIT_SLOTS 128u
+#define SPIN_WORTH 4u /* spin only for requests under SPIN_WORTH x the spin */
+
 struct client_conn {
     int fd;
     bool broken;
     wbuf_t req;
     wire_reader_t rd;
+    uint32_t op;                /* of the call in progress */
     struct timespec used;       /* when it last went back to the pool */
     client_conn_t *next;        /* in the idle list */
     client_conn_t *all_next;    /* in the list of every connection */
@@ -28,6 +32,10 @@ struct client {
     client_conn_t *idle;
     client_conn_t *all;         /* idle or in use, for client_forget */
     unsigned spin_us;
+    /* How long each kind of request has been taking (a running average, in
+       microseconds): waiting for one that takes many times the spin is
+       done asleep, leaving the core to the daemon's thread doing the work. */
+    _Atomic uint32_t wait_us[OP_WAIT_SLOTS];
 };
 
 static void trim(char *s)
@@ -204,6 +212,7 @@ CK_RV client_begin(client_t *c, uint32_t op, client_conn_t **conn, wbuf_t **req)
     k->next = NULL;
     wb_reset(&k->req);
     wb_u32(&k->req, op);
+    k->op = op;
     *conn = k;
     *req = &k->req;
     return CKR_OK;
@@ -214,10 +223,19 @@ static CK_RV read_reply(client_t *c, client_conn_t *k, CK_RV *status, rbuf_t *re
 {
     const uint8_t *frame;
     size_t len;
-    if (wire_read(k->fd, &k->rd, c->spin_us, &frame, &len)) {
+    _Atomic uint32_t *avg = &c->wait_us[k->op % OP_WAIT_SLOTS];
+    unsigned spin = *avg > SPIN_WORTH * c->spin_us ? 0 : c->spin_us;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (wire_read(k->fd, &k->rd, spin, &frame, &len)) {
         k->broken = true;
         return CKR_DEVICE_ERROR;
     }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    long us = (long)(t1.tv_sec - t0.tv_sec) * 1000000L + (t1.tv_nsec - t0.tv_nsec) / 1000L;
+    if (us > 1000000L)
+        us = 1000000L;
+    *avg = (uint32_t)((*avg * 7u + (uint32_t)us) / 8u);
     rb_init(reply, frame, len);
     *status = (CK_RV)rb_u32(reply);
     if (reply->err) {
