@@ -549,6 +549,145 @@ static void test_wrap_templates(void **state)
     assert_int_equal(p->C_CloseSession(s), CKR_OK);
 }
 
+static void in_child(int (*fn)(void *), void *arg);
+
+/* A process other than the test destroys a token key by label. */
+static int destroy_by_label(void *arg)
+{
+    const char *label = arg;
+    if (p->C_Initialize(NULL) != CKR_OK)
+        return 1;
+    CK_SESSION_HANDLE s;
+    if (p->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s) ||
+        p->C_Login(s, CKU_USER, PIN(T_USER_PIN)))
+        return 2;
+    CK_ATTRIBUTE q = { CKA_LABEL, (void *)label, (CK_ULONG)strlen(label) };
+    CK_OBJECT_HANDLE o;
+    CK_ULONG n = 0;
+    if (p->C_FindObjectsInit(s, &q, 1) || p->C_FindObjects(s, &o, 1, &n) ||
+        p->C_FindObjectsFinal(s) || n != 1 || p->C_DestroyObject(s, o))
+        return 3;
+    return p->C_Finalize(NULL) == CKR_OK ? 0 : 4;
+}
+
+/* Starts the module answers itself (the same key and mechanism again) must
+   keep every rule a start sent at once has: one operation at a time, the
+   key's current attributes, login state, and errors in the right call. */
+static void test_repeated_starts(void **state)
+{
+    (void)state;
+    CK_SESSION_HANDLE s = open_user();
+    CK_MECHANISM gen = { CKM_GENERIC_SECRET_KEY_GEN, NULL, 0 };
+    CK_ULONG len32 = 32;
+    CK_BBOOL yes = CK_TRUE;
+    static const char label[] = "repeat-start-key";
+    CK_ATTRIBUTE kt[] = { { CKA_VALUE_LEN, &len32, sizeof len32 }, { CKA_SIGN, &yes, 1 },
+                          { CKA_VERIFY, &yes, 1 }, { CKA_TOKEN, &yes, 1 },
+                          { CKA_LABEL, (void *)label, sizeof label - 1 } };
+    CK_OBJECT_HANDLE k;
+    assert_int_equal(p->C_GenerateKey(s, &gen, kt, 5, &k), CKR_OK);
+    CK_MECHANISM hm = { CKM_SHA256_HMAC, NULL, 0 };
+    CK_BYTE data[64] = { 7 }, mac[32], mac2[32];
+    CK_ULONG ml;
+    for (int i = 0; i < 3; i++) { /* the second and third starts are repeats */
+        ml = sizeof mac;
+        assert_int_equal(p->C_SignInit(s, &hm, k), CKR_OK);
+        assert_int_equal(p->C_SignInit(s, &hm, k), CKR_OPERATION_ACTIVE);
+        assert_int_equal(p->C_Sign(s, data, sizeof data, i ? mac2 : mac, &ml), CKR_OK);
+        assert_int_equal(ml, 32);
+    }
+    assert_memory_equal(mac, mac2, 32);
+    /* A repeated start, then a buffer too small: the operation goes on. */
+    assert_int_equal(p->C_SignInit(s, &hm, k), CKR_OK);
+    ml = 4;
+    assert_int_equal(p->C_Sign(s, data, sizeof data, mac2, &ml), CKR_BUFFER_TOO_SMALL);
+    assert_int_equal(ml, 32);
+    assert_int_equal(p->C_SignUpdate(s, data, 10), CKR_OK);
+    assert_int_equal(p->C_SignUpdate(s, data + 10, sizeof data - 10), CKR_OK);
+    ml = sizeof mac2;
+    assert_int_equal(p->C_SignFinal(s, mac2, &ml), CKR_OK);
+    assert_memory_equal(mac, mac2, 32);
+    /* Verification repeats too; a bad MAC ends the operation. */
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(p->C_VerifyInit(s, &hm, k), CKR_OK);
+        assert_int_equal(p->C_Verify(s, data, sizeof data, mac, 32), CKR_OK);
+    }
+    assert_int_equal(p->C_VerifyInit(s, &hm, k), CKR_OK);
+    mac2[0] ^= 1;
+    assert_int_equal(p->C_Verify(s, data, sizeof data, mac2, 32), CKR_SIGNATURE_INVALID);
+    assert_int_equal(p->C_Verify(s, data, sizeof data, mac, 32), CKR_OPERATION_NOT_INITIALIZED);
+
+    /* Digests: repeated starts with multi-part use in between. */
+    CK_MECHANISM dm = { CKM_SHA256, NULL, 0 };
+    CK_BYTE md[32], want[32];
+    SHA256(data, sizeof data, want);
+    for (int i = 0; i < 3; i++) {
+        CK_ULONG dl = sizeof md;
+        assert_int_equal(p->C_DigestInit(s, &dm), CKR_OK);
+        if (i == 2) {
+            assert_int_equal(p->C_DigestUpdate(s, data, 5), CKR_OK);
+            assert_int_equal(p->C_DigestUpdate(s, data + 5, sizeof data - 5), CKR_OK);
+            assert_int_equal(p->C_DigestFinal(s, md, &dl), CKR_OK);
+        } else {
+            assert_int_equal(p->C_Digest(s, data, sizeof data, md, &dl), CKR_OK);
+        }
+        assert_memory_equal(md, want, 32);
+    }
+
+    /* The key's attributes change: the next start asks the daemon. */
+    CK_BBOOL no = CK_FALSE;
+    CK_ATTRIBUTE off = { CKA_SIGN, &no, 1 };
+    assert_int_equal(p->C_SetAttributeValue(s, k, &off, 1), CKR_OK);
+    assert_int_equal(p->C_SignInit(s, &hm, k), CKR_KEY_FUNCTION_NOT_PERMITTED);
+    CK_ATTRIBUTE on = { CKA_SIGN, &yes, 1 };
+    assert_int_equal(p->C_SetAttributeValue(s, k, &on, 1), CKR_OK);
+    for (int i = 0; i < 2; i++) {
+        ml = sizeof mac2;
+        assert_int_equal(p->C_SignInit(s, &hm, k), CKR_OK);
+        assert_int_equal(p->C_Sign(s, data, sizeof data, mac2, &ml), CKR_OK);
+    }
+    /* Logged out, the private key is out of reach at once. */
+    assert_int_equal(p->C_Logout(s), CKR_OK);
+    assert_int_equal(p->C_SignInit(s, &hm, k), CKR_KEY_HANDLE_INVALID);
+    assert_int_equal(p->C_Login(s, CKU_USER, PIN(T_USER_PIN)), CKR_OK);
+    ml = sizeof mac2;
+    assert_int_equal(p->C_SignInit(s, &hm, k), CKR_OK);
+    assert_int_equal(p->C_Sign(s, data, sizeof data, mac2, &ml), CKR_OK);
+
+    /* Another process destroys the key between a repeated start and the
+       operation: the operation answers what the start would have, and the
+       next start is refused at once. */
+    assert_int_equal(p->C_SignInit(s, &hm, k), CKR_OK);
+    in_child(destroy_by_label, (void *)label);
+    ml = sizeof mac2;
+    assert_int_equal(p->C_Sign(s, data, sizeof data, mac2, &ml), CKR_KEY_HANDLE_INVALID);
+    assert_int_equal(p->C_SignInit(s, &hm, k), CKR_KEY_HANDLE_INVALID);
+    assert_int_equal(p->C_Sign(s, data, sizeof data, mac2, &ml), CKR_OPERATION_NOT_INITIALIZED);
+
+    /* Destroyed in this process: refused at the start. */
+    assert_int_equal(p->C_GenerateKey(s, &gen, kt, 3, &k), CKR_OK);
+    for (int i = 0; i < 2; i++) {
+        ml = sizeof mac2;
+        assert_int_equal(p->C_SignInit(s, &hm, k), CKR_OK);
+        assert_int_equal(p->C_Sign(s, data, sizeof data, mac2, &ml), CKR_OK);
+    }
+    assert_int_equal(p->C_DestroyObject(s, k), CKR_OK);
+    assert_int_equal(p->C_SignInit(s, &hm, k), CKR_KEY_HANDLE_INVALID);
+
+    /* A closed session's held-back start is gone with it. */
+    assert_int_equal(p->C_GenerateKey(s, &gen, kt, 3, &k), CKR_OK);
+    CK_SESSION_HANDLE s2 = open_user();
+    for (int i = 0; i < 2; i++) {
+        CK_ULONG dl = sizeof md;
+        assert_int_equal(p->C_DigestInit(s2, &dm), CKR_OK);
+        assert_int_equal(p->C_Digest(s2, data, sizeof data, md, &dl), CKR_OK);
+    }
+    assert_int_equal(p->C_DigestInit(s2, &dm), CKR_OK);
+    assert_int_equal(p->C_CloseSession(s2), CKR_OK);
+    assert_int_equal(p->C_DigestInit(s2, &dm), CKR_SESSION_HANDLE_INVALID);
+    assert_int_equal(p->C_CloseSession(s), CKR_OK);
+}
+
 /* MACs through the wire: the _GENERAL parameter, large data in pieces,
    checked against OpenSSL's HMAC. */
 static void test_mac_over_the_wire(void **state)
@@ -848,6 +987,7 @@ int main(void)
         cmocka_unit_test(test_rsa_over_the_wire),
         cmocka_unit_test(test_derive_and_wrap_over_the_wire),
         cmocka_unit_test(test_wrap_templates),
+        cmocka_unit_test(test_repeated_starts),
         cmocka_unit_test(test_every_entry_stale_session),
         cmocka_unit_test(test_every_entry_null_and_state),
         cmocka_unit_test(test_fork_and_appid),
