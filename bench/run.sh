@@ -36,11 +36,14 @@ printf '%-16s %14s %14s %8s\n' operation "softfm ops/s" "SoftHSM ops/s" ratio
 join <(sort "$work/sfm.txt") <(sort "$work/sh.txt") | while read -r op a b; do
   printf '%-16s %14s %14s %8.2f\n' "$op" "$a" "$b" "$(echo "$a / $b" | bc -l)"
 done
-# The transport floor: a plain blocking request/reply loop on a Unix socket.
+# The transport floor: a plain blocking request/reply loop on a Unix socket,
+# with both ends in one process and with the answering end in another.
 loop=$(build/bench/sockloop --threads "$threads" --seconds "$secs" | awk '{print $2}')
+loop2=$(build/bench/sockloop --threads "$threads" --seconds "$secs" --processes | awk '{print $2}')
 for op in digest-64 random; do
   v=$(awk -v o="$op" '$1==o {print $2}' "$work/sfm.txt")
-  printf '%-16s %14s %14s %8.2f  (vs a raw socket request/reply loop)\n' "$op" "$v" "$loop" "$(echo "$v / $loop" | bc -l)"
+  printf '%-16s %14s %14s %8.2f  (vs a raw socket request/reply loop, one process)\n' "$op" "$v" "$loop" "$(echo "$v / $loop" | bc -l)"
+  printf '%-16s %14s %14s %8.2f  (vs the same loop across two processes)\n' "$op" "$v" "$loop2" "$(echo "$v / $loop2" | bc -l)"
 done
 # OpenSSL's own speed, the same threads, as the ceiling for the signatures.
 ossl=$(openssl speed -multi "$threads" -seconds "$secs" rsa2048 ecdsap256 2>/dev/null)

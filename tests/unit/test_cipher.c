@@ -101,6 +101,17 @@ static void test_known_answers(void **state)
     assert_int_equal(hsm_crypt_init(f->h, A, s, HSM_DECRYPT, &des, d), CKR_OK);
     assert_int_equal(hsm_crypt(f->h, A, s, HSM_DECRYPT, dout, dl, dback, &bl), CKR_OK);
     assert_memory_equal(dback, eight, 16);
+    /* TDEA, NIST SP 800-67 Rev. 1 appendix B: three keys, ECB. */
+    CK_OBJECT_HANDLE tk = secret(f, s, CKK_DES3, "0123456789abcdef23456789abcdef01456789abcdef0123",
+                                 true, false);
+    CK_MECHANISM tecb = { CKM_DES3_ECB, NULL, 0 };
+    CK_BYTE fox[] = "The qufck brown fox jump", want[24], got[24];
+    CK_ULONG gl = sizeof got;
+    unhex("a826fd8ce53b855fcce21c8112256fe668d5c05dd9b6b900", want);
+    assert_int_equal(hsm_crypt_init(f->h, A, s, HSM_ENCRYPT, &tecb, tk), CKR_OK);
+    assert_int_equal(hsm_crypt(f->h, A, s, HSM_ENCRYPT, fox, 24, got, &gl), CKR_OK);
+    assert_int_equal(gl, 24);
+    assert_memory_equal(got, want, 24);
 }
 
 /* Single-part encryption and decryption against expected hex. */

@@ -327,6 +327,81 @@ static void test_eddsa(void **state)
     EVP_PKEY_free(pk);
 }
 
+/* An EC or Ed25519 key pair from published values: the private key's
+   CKA_VALUE and the public key's CKA_EC_POINT (a DER OCTET STRING). */
+static void import_ec(fx_t *f, CK_SESSION_HANDLE s, CK_KEY_TYPE kt, const CK_BYTE *params,
+                      size_t plen, const char *d_hex, const char *point_hex,
+                      CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv)
+{
+    CK_BYTE d[66], point[140];
+    size_t dn = unhex(d_hex, d), qn = unhex(point_hex, point + 2);
+    point[0] = 0x04; /* OCTET STRING, short length */
+    point[1] = (CK_BYTE)qn;
+    CK_OBJECT_CLASS pc = CKO_PRIVATE_KEY, uc = CKO_PUBLIC_KEY;
+    CK_BBOOL yes = CK_TRUE;
+    CK_ATTRIBUTE pt[] = { { CKA_CLASS, &pc, sizeof pc }, { CKA_KEY_TYPE, &kt, sizeof kt },
+                          { CKA_EC_PARAMS, (void *)params, plen }, { CKA_VALUE, d, dn },
+                          { CKA_SIGN, &yes, 1 } };
+    CK_ATTRIBUTE ut[] = { { CKA_CLASS, &uc, sizeof uc }, { CKA_KEY_TYPE, &kt, sizeof kt },
+                          { CKA_EC_PARAMS, (void *)params, plen },
+                          { CKA_EC_POINT, point, qn + 2 }, { CKA_VERIFY, &yes, 1 } };
+    assert_int_equal(hsm_create_object(f->h, A, s, pt, 5, priv), CKR_OK);
+    assert_int_equal(hsm_create_object(f->h, A, s, ut, 5, pub), CKR_OK);
+}
+
+/* Published signatures: RFC 8032 section 7.1 (Ed25519, TEST 2), and the
+   NIST P-256 / SHA-256 ECDSA example (CSRC "Examples with intermediate
+   values", message "Example of ECDSA with P-256"). Ed25519 is
+   deterministic, so the signature must match byte for byte; ECDSA's is
+   checked, and a signature made with the published private key must verify
+   under the published public key. */
+static void test_known_answers(void **state)
+{
+    fx_t *f = *state;
+    CK_SESSION_HANDLE s = open_user(f, A);
+    CK_OBJECT_HANDLE pub, priv;
+    CK_BYTE sig[132], want[64];
+    CK_ULONG len = sizeof sig;
+
+    import_ec(f, s, CKK_EC_EDWARDS, ED25519, sizeof ED25519,
+              "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
+              "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c", &pub, &priv);
+    unhex("92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da"
+          "085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00", want);
+    CK_MECHANISM ed = { CKM_EDDSA, NULL, 0 };
+    const CK_BYTE m72[] = { 0x72 };
+    assert_int_equal(hsm_sign_init(f->h, A, s, HSM_SIGN, &ed, priv), CKR_OK);
+    assert_int_equal(hsm_sign(f->h, A, s, m72, 1, sig, &len), CKR_OK);
+    assert_int_equal(len, 64);
+    assert_memory_equal(sig, want, 64);
+    assert_int_equal(hsm_sign_init(f->h, A, s, HSM_VERIFY, &ed, pub), CKR_OK);
+    assert_int_equal(hsm_verify(f->h, A, s, m72, 1, want, 64), CKR_OK);
+    want[63] ^= 0x01;
+    assert_int_equal(hsm_sign_init(f->h, A, s, HSM_VERIFY, &ed, pub), CKR_OK);
+    assert_int_equal(hsm_verify(f->h, A, s, m72, 1, want, 64), CKR_SIGNATURE_INVALID);
+
+    import_ec(f, s, CKK_EC, P256, sizeof P256,
+              "c477f9f65c22cce20657faa5b2d1d8122336f851a508a1ed04e479c34985bf96",
+              "04b7e08afdfe94bad3f1dc8c734798ba1c62b3a0ad1e9ea2a38201cd0889bc7a19"
+              "3603f747959dbf7a4bb226e41928729063adc7ae43529e61b563bbc606cc5e09", &pub, &priv);
+    unhex("2b42f576d07f4165ff65d1f3b1500f81e44c316f1f0b3ef57325b69aca46104f"
+          "dc42c2122d6392cd3e3a993a89502a8198c1886fe69d262c4b329bdb6b63faf1", want);
+    const CK_BYTE msg[] = "Example of ECDSA with P-256";
+    CK_MECHANISM es = { CKM_ECDSA_SHA256, NULL, 0 };
+    assert_int_equal(hsm_sign_init(f->h, A, s, HSM_VERIFY, &es, pub), CKR_OK);
+    assert_int_equal(hsm_verify(f->h, A, s, msg, sizeof msg - 1, want, 64), CKR_OK);
+    len = sizeof sig;
+    assert_int_equal(hsm_sign_init(f->h, A, s, HSM_SIGN, &es, priv), CKR_OK);
+    assert_int_equal(hsm_sign(f->h, A, s, msg, sizeof msg - 1, sig, &len), CKR_OK);
+    assert_int_equal(len, 64);
+    assert_int_equal(hsm_sign_init(f->h, A, s, HSM_VERIFY, &es, pub), CKR_OK);
+    assert_int_equal(hsm_verify(f->h, A, s, msg, sizeof msg - 1, sig, 64), CKR_OK);
+    want[0] ^= 0x80;
+    assert_int_equal(hsm_sign_init(f->h, A, s, HSM_VERIFY, &es, pub), CKR_OK);
+    assert_int_equal(hsm_verify(f->h, A, s, msg, sizeof msg - 1, want, 64),
+                     CKR_SIGNATURE_INVALID);
+}
+
 static CK_OBJECT_HANDLE aes_key(fx_t *f, CK_SESSION_HANDLE s, bool extractable, bool wwt)
 {
     CK_MECHANISM m = { CKM_AES_KEY_GEN, NULL, 0 };
@@ -590,6 +665,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rsa_encryption, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ec, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eddsa, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_known_answers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrap_unwrap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ecdh, setup, teardown),
         cmocka_unit_test_setup_teardown(test_always_authenticate, setup, teardown),
