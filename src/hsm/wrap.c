@@ -339,6 +339,27 @@ CK_RV hsm_unwrap_key(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, const CK_
     }
     CK_ULONG k = mn;
     if (cls == CKO_SECRET_KEY) {
+        /* CKA_VALUE_LEN in an unwrap template says how much of the
+           decrypted bytes is the key (block-mode wrapping pads it). */
+        CK_ULONG j = 0;
+        for (CK_ULONG i = 0; i < k; i++) {
+            if (full[i].type != CKA_VALUE_LEN) {
+                full[j++] = full[i];
+                continue;
+            }
+            CK_ULONG vl;
+            if (full[i].ulValueLen != sizeof vl || !full[i].pValue) {
+                rv = CKR_ATTRIBUTE_VALUE_INVALID;
+                goto out;
+            }
+            memcpy(&vl, full[i].pValue, sizeof vl);
+            if (vl == 0 || vl > plen) {
+                rv = CKR_TEMPLATE_INCONSISTENT;
+                goto out;
+            }
+            plen = vl;
+        }
+        k = j;
         full[k++] = (CK_ATTRIBUTE){ CKA_VALUE, plain, (CK_ULONG)plen };
     } else {
         CK_ATTRIBUTE ecp = { 0 };

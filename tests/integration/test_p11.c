@@ -509,6 +509,13 @@ static void test_wrap_templates(void **state)
                           { CKA_EXTRACTABLE, &yes, 1 } };
     CK_OBJECT_HANDLE k;
     assert_int_equal(p->C_UnwrapKey(s, &kw, w, wrapped, wl, at, 3, &k), CKR_TEMPLATE_INCONSISTENT);
+    /* CKA_VALUE_LEN may say how long the key is, not longer than it is. */
+    CK_ULONG vl = 32;
+    CK_ATTRIBUTE lt[] = { { CKA_CLASS, &sk, sizeof sk }, { CKA_KEY_TYPE, &aes, sizeof aes },
+                          { CKA_VALUE_LEN, &vl, sizeof vl } };
+    assert_int_equal(p->C_UnwrapKey(s, &kw, w, wrapped, wl, lt, 3, &k), CKR_TEMPLATE_INCONSISTENT);
+    vl = 16;
+    assert_int_equal(p->C_UnwrapKey(s, &kw, w, wrapped, wl, lt, 3, &k), CKR_OK);
     assert_int_equal(p->C_UnwrapKey(s, &kw, w, wrapped, wl, at, 2, &k), CKR_OK);
     CK_BBOOL sens = CK_FALSE, ext = CK_TRUE, nev = CK_TRUE;
     CK_ATTRIBUTE back[] = { { CKA_SENSITIVE, &sens, 1 }, { CKA_EXTRACTABLE, &ext, 1 },

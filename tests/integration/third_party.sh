@@ -126,6 +126,47 @@ fi
 expect "token verifies" 0 "Signature is valid" -- $T --slot 1 --login --pin 2468 --verify --id 01 -m SHA256-RSA-PKCS -i "$work/msg" --signature-file "$work/rsa.sig"
 expect "pkcs11-tool --test" 0 "No errors" -- $T --slot 1 --login --pin 2468 --test
 expect "keygen DES3" 0 "Key generated" -- $T --slot 1 --login --pin 2468 --keygen --key-type DES3:24 --label des1
+# wrapping: an AES key under an AES key (RFC 3394) and under an RSA key, and back
+L="--slot 1 --login --pin 2468"
+expect "keygen AES wrapping key" 0 "Key generated" -- $T $L --keygen --key-type AES:32 --label wk --id 50 --usage-wrap
+expect "keygen extractable AES key" 0 "extractable" -- $T $L --keygen --key-type AES:16 --label tk --id 51 --extractable
+expect "wrap AES-KEY-WRAP" 0 "Key wrapped" -- $T $L --wrap --id 50 --application-id 51 -m AES-KEY-WRAP -o "$work/kw.bin"
+[ "$(stat -c %s "$work/kw.bin")" = 24 ] && ok "RFC 3394 output length" || bad "RFC 3394 output length"
+expect "unwrap AES-KEY-WRAP" 0 "" -- $T $L --unwrap --id 50 -m AES-KEY-WRAP -i "$work/kw.bin" --key-type AES:16 --application-id 52
+expect "keypairgen RSA wrapping key" 0 "wrap" -- $T $L --keypairgen --key-type rsa:2048 --id 53 --label rw --usage-wrap
+expect "wrap RSA-PKCS" 0 "Key wrapped" -- $T $L --wrap --id 53 --application-id 51 -m RSA-PKCS -o "$work/rw.bin"
+expect "unwrap RSA-PKCS" 0 "" -- $T $L --unwrap --id 53 -m RSA-PKCS -i "$work/rw.bin" --key-type AES:16 --application-id 54
+head -c 16 /dev/zero > "$work/block"
+for id in 51 52 54; do
+  ${TOOL_ENV[@]} pkcs11-tool --module $M $L --encrypt --id $id -m AES-ECB -i "$work/block" -o "$work/blk$id" >/dev/null 2>&1
+done
+cmp -s "$work/blk51" "$work/blk52" && cmp -s "$work/blk51" "$work/blk54" && [ -s "$work/blk51" ] \
+  && ok "unwrapped keys are the wrapped key" || bad "unwrapped keys differ"
+expect "unextractable key not wrapped" 1 "CKR_KEY_UNEXTRACTABLE" -- $T $L --wrap --id 50 --application-id 0a -m AES-KEY-WRAP -o "$work/no.bin"
+expect "OAEP without its parameters refused" 1 "CKR_MECHANISM_PARAM_INVALID" -- $T $L --wrap --id 53 --application-id 51 -m RSA-PKCS-OAEP -o "$work/no.bin"
+# ECDH: the token and OpenSSL agree on the shared secret
+expect "keypairgen EC for derivation" 0 "derive" -- $T $L --keypairgen --key-type EC:prime256v1 --id 55 --label ecdh --usage-derive
+openssl ecparam -name prime256v1 -genkey -noout -out "$work/peer.pem" 2>/dev/null
+openssl ec -in "$work/peer.pem" -pubout -outform DER -out "$work/peer.der" 2>/dev/null
+expect "derive ECDH1" 0 "ECDH1-DERIVE" -- $T $L --derive --id 55 -i "$work/peer.der" -m ECDH1-DERIVE -o "$work/shared.bin"
+if [ -z "${SOFTFM_PRELOAD:-}" ]; then # the EC public-key export, as above
+  ${TOOL_ENV[@]} pkcs11-tool --module $M --slot 1 --read-object --type pubkey --id 55 -o "$work/ecdh.der" >/dev/null 2>&1
+  openssl pkey -pubin -inform DER -in "$work/ecdh.der" -out "$work/ecdh.pem" 2>/dev/null
+  openssl pkeyutl -derive -inkey "$work/peer.pem" -peerkey "$work/ecdh.pem" -out "$work/shared2.bin" 2>/dev/null
+  cmp -s "$work/shared.bin" "$work/shared2.bin" && [ -s "$work/shared.bin" ] \
+    && ok "openssl derives the same secret" || bad "ECDH secrets differ"
+fi
+# RSA decryption of what OpenSSL encrypted with the token's public key
+expect "keypairgen RSA for decryption" 0 "decrypt" -- $T $L --keypairgen --key-type rsa:2048 --id 56 --label rd --usage-decrypt
+${TOOL_ENV[@]} pkcs11-tool --module $M --slot 1 --read-object --type pubkey --id 56 -o "$work/rd.der" >/dev/null 2>&1
+openssl pkey -pubin -inform DER -in "$work/rd.der" -out "$work/rd.pem" 2>/dev/null
+echo "for the token's eyes only" > "$work/pm"
+openssl pkeyutl -encrypt -pubin -inkey "$work/rd.pem" -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256 -in "$work/pm" -out "$work/oaep.ct"
+expect "decrypt RSA-PKCS-OAEP (SHA-256)" 0 "" -- $T $L --decrypt --id 56 -m RSA-PKCS-OAEP --hash-algorithm SHA256 --mgf MGF1-SHA256 -i "$work/oaep.ct" -o "$work/oaep.pt"
+cmp -s "$work/pm" "$work/oaep.pt" && ok "OAEP plaintext matches" || bad "OAEP plaintext"
+openssl pkeyutl -encrypt -pubin -inkey "$work/rd.pem" -in "$work/pm" -out "$work/pkcs.ct"
+expect "decrypt RSA-PKCS" 0 "" -- $T $L --decrypt --id 56 -m RSA-PKCS -i "$work/pkcs.ct" -o "$work/pkcs.pt"
+cmp -s "$work/pm" "$work/pkcs.pt" && ok "PKCS#1 v1.5 plaintext matches" || bad "PKCS#1 v1.5 plaintext"
 
 # --- GnuTLS p11tool
 P11URL="pkcs11:token=paytok"
