@@ -90,6 +90,10 @@ const char *ckr_name(CK_RV rv)
     case SFM_R_EXISTS: return "SFM_R_EXISTS";
     case SFM_R_NOT_FOUND: return "SFM_R_NOT_FOUND";
     case SFM_R_BAD_NAME: return "SFM_R_BAD_NAME";
+    case SFM_R_FM_NOT_AVAILABLE: return "SFM_R_FM_NOT_AVAILABLE";
+    case SFM_R_FM_FAILED: return "SFM_R_FM_FAILED";
+    case SFM_R_BAD_IMAGE: return "SFM_R_BAD_IMAGE";
+    case SFM_R_POLICY: return "SFM_R_POLICY";
     default: break;
     }
     static char buf[32];

@@ -82,6 +82,15 @@ enum proto_op {
     OP_ADMIN_PARTITION_CREATE,
     OP_ADMIN_PARTITION_DELETE,
     OP_ADMIN_POLICY_SET,
+    OP_ADMIN_FM_LOAD,         /* bytes SO PIN, u8 flags (1: unsigned), bytes image */
+    OP_ADMIN_FM_STATUS,       /* -> u32 count, then per FM (see req_fm.c) */
+    OP_ADMIN_FM_DELETE,       /* bytes SO PIN, string name or number */
+    OP_ADMIN_FM_TRACE,        /* string name, u64 offset -> u64 next offset, bytes text */
+    /* Messages to FMs (the MD API) */
+    OP_MD_SEND = 200,         /* u32 FM number, u32 originator id, u32 timeout ms,
+                                 u32 reply capacity, bytes request
+                                 -> u32 FM status, bytes reply */
+    OP_MD_FM_ID,              /* bytes name -> u32 FM number */
 };
 
 /* softfm's own return codes, for administration (vendor-defined CK_RVs). */
@@ -89,6 +98,10 @@ enum proto_op {
 #define SFM_R_EXISTS (CKR_VENDOR_DEFINED + 2)          /* a partition of that name exists */
 #define SFM_R_NOT_FOUND (CKR_VENDOR_DEFINED + 3)       /* no such partition or policy */
 #define SFM_R_BAD_NAME (CKR_VENDOR_DEFINED + 4)        /* a name breaks the naming rules */
+#define SFM_R_FM_NOT_AVAILABLE (CKR_VENDOR_DEFINED + 5) /* no such FM, or not running */
+#define SFM_R_FM_FAILED (CKR_VENDOR_DEFINED + 6)       /* the FM failed on this request */
+#define SFM_R_BAD_IMAGE (CKR_VENDOR_DEFINED + 7)       /* an FM image refused; a reason follows */
+#define SFM_R_POLICY (CKR_VENDOR_DEFINED + 8)          /* an HSM policy forbids it */
 
 /* Largest template a request may carry. */
 #define PROTO_MAX_ATTRS 256u

@@ -18,6 +18,8 @@ static const struct {
     [POL_SO_TRIES] = { "so-pin-max-tries", "wrong SO PINs before the SO is locked", 3, 1, 100 },
     [POL_USER_TRIES] = { "user-pin-max-tries", "wrong Crypto Officer PINs before lock-out", 10, 1,
                          1000 },
+    [POL_UNSIGNED_FMS] = { "allow-unsigned-fms", "load FM images without a signature (development)",
+                           0, 0, 1 },
 };
 
 const char *policy_name(enum policy_id id)
@@ -89,15 +91,18 @@ void hsm_app_attach(hsm_t *h, app_id_t app)
     pthread_mutex_unlock(&h->lock);
 }
 
-void hsm_app_detach(hsm_t *h, app_id_t app)
+bool hsm_app_detach(hsm_t *h, app_id_t app)
 {
+    bool ended = false;
     pthread_mutex_lock(&h->lock);
     app_t *a = app_get(h, app, false);
     if (a && --a->refs <= 0) {
         app_close_sessions_locked(h, app, NULL);
         app_free(hmap_del(&h->apps, app));
+        ended = true;
     }
     pthread_mutex_unlock(&h->lock);
+    return ended;
 }
 
 void hsm_app_finalize(hsm_t *h, app_id_t app)
@@ -280,6 +285,29 @@ static CK_RV so_check(hsm_t *h, const CK_UTF8CHAR *pin, CK_ULONG len)
     if (!init || !admin)
         return SFM_R_NOT_INITIALIZED;
     return pin_check(h, admin, CKU_SO, pin, len);
+}
+
+CK_RV hsm_admin_check(hsm_t *h, const CK_UTF8CHAR *so_pin, CK_ULONG len)
+{
+    return so_check(h, so_pin, len);
+}
+
+int hsm_policy_get(hsm_t *h, const char *name, unsigned long *value)
+{
+    for (int i = 0; i < POL_COUNT; i++) {
+        if (strcmp(name, policies[i].name))
+            continue;
+        pthread_mutex_lock(&h->lock);
+        *value = h->policy[i];
+        pthread_mutex_unlock(&h->lock);
+        return 0;
+    }
+    return -1;
+}
+
+store_t *hsm_store(hsm_t *h)
+{
+    return h->store;
 }
 
 static bool name_ok(const char *name)

@@ -14,6 +14,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdbool.h>
+
 #include <p11-kit/pkcs11.h>
 
 typedef struct hsm hsm_t;
@@ -33,7 +35,8 @@ void hsm_close(hsm_t *h);
 /* A client of this AppId connected / went away. The last detach closes all
    sessions of the AppId and ends its logins. */
 void hsm_app_attach(hsm_t *h, app_id_t app);
-void hsm_app_detach(hsm_t *h, app_id_t app);
+/* True when that was the AppId's last connection: the host process ended. */
+bool hsm_app_detach(hsm_t *h, app_id_t app);
 /* The application finalised: close all its sessions, end its logins. */
 void hsm_app_finalize(hsm_t *h, app_id_t app);
 
@@ -187,5 +190,12 @@ CK_RV hsm_admin_partition_delete(hsm_t *h, const CK_UTF8CHAR *so_pin, CK_ULONG l
                                  const char *name);
 CK_RV hsm_admin_policy_set(hsm_t *h, const CK_UTF8CHAR *so_pin, CK_ULONG len,
                            const char *name, unsigned long value);
+/* Check the HSM SO PIN (for administration done outside the core). */
+CK_RV hsm_admin_check(hsm_t *h, const CK_UTF8CHAR *so_pin, CK_ULONG len);
+/* A policy's value by name; -1 if there is no such policy. */
+int hsm_policy_get(hsm_t *h, const char *name, unsigned long *value);
+/* The store the HSM keeps its state in (FMs keep theirs there too). */
+struct store;
+struct store *hsm_store(hsm_t *h);
 
 #endif

@@ -68,6 +68,7 @@ static handler_t find_handler(uint32_t op)
         { ops_object, &ops_object_count },
         { ops_crypto, &ops_crypto_count },
         { ops_admin, &ops_admin_count },
+        { ops_fm, &ops_fm_count },
     };
     for (size_t f = 0; f < sizeof families / sizeof families[0]; f++)
         for (size_t i = 0; i < *families[f].n; i++)

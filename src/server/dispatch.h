@@ -9,10 +9,13 @@
 #include <stdint.h>
 
 #include "common.h"
+#include "fm.h"
 #include "hsm.h"
 
 /* 0 with the reply in *reply, or -1 when the request breaks the protocol
    (the caller drops the connection). */
 int dispatch(hsm_t *h, app_id_t app, const uint8_t *req, size_t len, wbuf_t *reply);
+/* The FMs that requests for FMs go to (none until set). */
+void dispatch_set_fms(fm_registry_t *r);
 
 #endif

@@ -25,8 +25,9 @@ typedef struct op_entry {
 } op_entry_t;
 
 /* Each family's table of requests (req_*.c). */
-extern const op_entry_t ops_token[], ops_object[], ops_crypto[], ops_admin[];
-extern const size_t ops_token_count, ops_object_count, ops_crypto_count, ops_admin_count;
+extern const op_entry_t ops_token[], ops_object[], ops_crypto[], ops_admin[], ops_fm[];
+extern const size_t ops_token_count, ops_object_count, ops_crypto_count, ops_admin_count,
+    ops_fm_count;
 
 /* A short string argument, NUL-terminated into buf; false if too long. */
 bool get_str(req_t *q, char *buf, size_t cap);

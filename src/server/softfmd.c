@@ -49,6 +49,7 @@ static struct {
     conn_t *conns;
     int nconns;
     unsigned spin_us;
+    fm_registry_t *fms;
 } srv = { .listen_fd = -1, .wake = { -1, -1 }, .lock = PTHREAD_MUTEX_INITIALIZER,
           .idle = PTHREAD_COND_INITIALIZER };
 
@@ -101,7 +102,8 @@ static void *serve(void *arg)
             wb_init(&reply);
         }
     }
-    hsm_app_detach(srv.hsm, c->app);
+    if (hsm_app_detach(srv.hsm, c->app) && srv.fms)
+        fm_app_closed(srv.fms, (uint32_t)c->app); /* the host process has gone */
     wire_reader_free(&rd);
     if (reply.p)
         secure_zero(reply.p, reply.len);
@@ -322,8 +324,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "softfmd: cannot open the HSM in %s\n", data);
         return 1;
     }
+    if (fm_registry_open(data, hsm_store(srv.hsm), &srv.fms)) {
+        log_err("cannot open the FM registry in %s", data);
+        hsm_close(srv.hsm);
+        return 1;
+    }
+    dispatch_set_fms(srv.fms);
     srv.listen_fd = listen_on(sock);
     if (srv.listen_fd < 0 || pipe2(srv.wake, O_CLOEXEC)) {
+        fm_registry_close(srv.fms);
         hsm_close(srv.hsm);
         return 1;
     }
@@ -360,6 +369,8 @@ int main(int argc, char **argv)
         pthread_cond_wait(&srv.idle, &srv.lock);
     pthread_mutex_unlock(&srv.lock);
     pthread_join(sig_tid, NULL);
+    dispatch_set_fms(NULL);
+    fm_registry_close(srv.fms);
     hsm_close(srv.hsm);
     log_info("stopped");
     close(lock_fd);

@@ -32,6 +32,7 @@
 enum stmt_id {
     ST_META_GET, ST_META_SET, ST_TOK_INSERT, ST_TOK_UPDATE, ST_TOK_DELETE,
     ST_TOK_ALL, ST_OBJ_PUT, ST_OBJ_DEL, ST_OBJ_DEL_TOK, ST_OBJ_LOAD, ST_OBJ_MAX,
+    ST_FM_PUT, ST_FM_DEL, ST_FM_ALL,
     ST_COUNT
 };
 
@@ -50,6 +51,9 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_OBJ_DEL_TOK] = "DELETE FROM objects WHERE token_id = ?1",
     [ST_OBJ_LOAD] = "SELECT handle, blob FROM objects WHERE token_id = ?1 ORDER BY handle",
     [ST_OBJ_MAX] = "SELECT COALESCE(MAX(handle), 0) FROM objects",
+    [ST_FM_PUT] = "INSERT INTO fms(name, number, flags, image) VALUES (?1,?2,?3,?4)",
+    [ST_FM_DEL] = "DELETE FROM fms WHERE name = ?1",
+    [ST_FM_ALL] = "SELECT name, number, flags, image FROM fms ORDER BY rowid",
 };
 
 static const char schema[] =
@@ -60,7 +64,9 @@ static const char schema[] =
     " user_fail INTEGER NOT NULL, key BLOB NOT NULL);"
     "CREATE TABLE IF NOT EXISTS objects(handle INTEGER PRIMARY KEY, token_id INTEGER NOT NULL,"
     " blob BLOB NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS objects_token ON objects(token_id);";
+    "CREATE INDEX IF NOT EXISTS objects_token ON objects(token_id);"
+    "CREATE TABLE IF NOT EXISTS fms(name TEXT PRIMARY KEY, number INTEGER NOT NULL,"
+    " flags INTEGER NOT NULL, image BLOB NOT NULL);";
 
 struct store {
     pthread_mutex_t lock;
@@ -151,7 +157,7 @@ static int load_master(store_t *s)
 /* The schema's version lives in SQLite's user_version. A store written by a
    newer softfm is refused rather than misread; older ones are migrated here
    as the schema grows. */
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2 /* 2: the fms table */
 
 static int check_version(sqlite3 *db, const char *path)
 {
@@ -574,4 +580,50 @@ uint64_t store_max_handle(store_t *s)
     sqlite3_reset(st);
     pthread_mutex_unlock(&s->lock);
     return max;
+}
+
+int store_fm_put(store_t *s, const char *name, uint16_t number, uint32_t flags,
+                 const uint8_t *image, size_t len)
+{
+    if (len > INT32_MAX)
+        return -1;
+    pthread_mutex_lock(&s->lock);
+    sqlite3_stmt *st = stmt(s, ST_FM_PUT);
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, number);
+    sqlite3_bind_int64(st, 3, flags);
+    sqlite3_bind_blob(st, 4, image, (int)len, SQLITE_STATIC);
+    int rc = step_done(s, st);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+int store_fm_delete(store_t *s, const char *name)
+{
+    pthread_mutex_lock(&s->lock);
+    sqlite3_stmt *st = stmt(s, ST_FM_DEL);
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int rc = step_done(s, st);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+int store_fm_load_all(store_t *s, int (*cb)(void *ctx, const store_fm_t *fm), void *ctx)
+{
+    int rc = 0, r;
+    pthread_mutex_lock(&s->lock);
+    sqlite3_stmt *st = stmt(s, ST_FM_ALL);
+    while (rc == 0 && (r = sqlite3_step(st)) == SQLITE_ROW) {
+        store_fm_t fm;
+        const unsigned char *name = sqlite3_column_text(st, 0);
+        snprintf(fm.name, sizeof fm.name, "%s", name ? (const char *)name : "");
+        fm.number = (uint16_t)sqlite3_column_int(st, 1);
+        fm.flags = (uint32_t)sqlite3_column_int64(st, 2);
+        fm.image = sqlite3_column_blob(st, 3);
+        fm.len = (size_t)sqlite3_column_bytes(st, 3);
+        rc = cb(ctx, &fm);
+    }
+    sqlite3_reset(st);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
 }

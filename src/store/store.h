@@ -60,4 +60,18 @@ int store_object_load(store_t *s, uint32_t token_id,
                       void *ctx);
 uint64_t store_max_handle(store_t *s);
 
+/* Loaded FM images (not secret: kept as they are). flags: STORE_FM_*. */
+#define STORE_FM_UNSIGNED 1u
+typedef struct store_fm {
+    char name[17];
+    uint16_t number;
+    uint32_t flags;
+    const uint8_t *image;   /* valid during the callback */
+    size_t len;
+} store_fm_t;
+int store_fm_put(store_t *s, const char *name, uint16_t number, uint32_t flags,
+                 const uint8_t *image, size_t len);
+int store_fm_delete(store_t *s, const char *name);
+int store_fm_load_all(store_t *s, int (*cb)(void *ctx, const store_fm_t *fm), void *ctx);
+
 #endif

@@ -30,6 +30,10 @@ static void usage(FILE *f)
             "  slot list                    list slots and their tokens\n"
             "  policy show                  list HSM policies\n"
             "  policy set NAME VALUE        change an HSM policy\n"
+            "  fm load --dev FILE           load an unsigned FM image (development policy)\n"
+            "  fm status                    list FMs and their state\n"
+            "  fm delete NAME|NUMBER        stop and remove an FM\n"
+            "  fm trace NAME [--follow]     print an FM's trace\n"
             "Without a command, softfm reads commands from its input, one a line.\n");
 }
 
@@ -48,6 +52,8 @@ static int run(tool_t *t, int argc, char **argv)
         return cmd_slot(t, argc - 1, argv + 1);
     if (!strcmp(cmd, "policy"))
         return cmd_policy(t, argc - 1, argv + 1);
+    if (!strcmp(cmd, "fm"))
+        return cmd_fm(t, argc - 1, argv + 1);
     if (!strcmp(cmd, "help")) {
         usage(stdout);
         return 0;

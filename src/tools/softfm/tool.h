@@ -38,5 +38,6 @@ int cmd_hsm(tool_t *t, int argc, char **argv);
 int cmd_partition(tool_t *t, int argc, char **argv);
 int cmd_slot(tool_t *t, int argc, char **argv);
 int cmd_policy(tool_t *t, int argc, char **argv);
+int cmd_fm(tool_t *t, int argc, char **argv);
 
 #endif

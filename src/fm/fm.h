@@ -1,0 +1,93 @@
+/*
+ * FMs inside the HSM: checking images, the registry of loaded FMs (kept in
+ * the store, started again at every HSM start), one fmhost process per FM,
+ * and routing host messages to them.
+ *
+ * Concurrency (ours): an FM handles one request at a time; requests for it
+ * from many host processes queue in the order they arrive. Different FMs
+ * run in parallel.
+ */
+#ifndef SOFTFM_FM_H
+#define SOFTFM_FM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+#define FM_HEADER_SIZE 72u
+#define FM_NAME_MAX 16
+/* Numbers the HSM hands out to images whose header asks for one. */
+#define FM_NUMBER_ALLOC_FIRST 0xA000u
+#define FM_NUMBER_ALLOCATE 0xFFFEu
+/* Largest request or reply an FM exchanges with a host. */
+#define FM_MAX_MESSAGE (1024u * 1024u)
+
+typedef struct fm_image_info {
+    uint32_t format;
+    uint16_t number;               /* as the header says */
+    uint8_t version_major, version_minor;
+    uint64_t serial;
+    uint64_t build_time;
+    char manufacturer[33];
+    char name[FM_NAME_MAX + 1];    /* the header's product id */
+    uint8_t fingerprint[32];       /* SHA-256 of the image */
+} fm_image_info_t;
+
+/* 0, or -1 with a one-line reason in why. */
+int fm_image_check(const uint8_t *img, size_t n, fm_image_info_t *info, char *why, size_t cap);
+
+typedef struct fm_registry fm_registry_t;
+
+enum fm_state { FM_STOPPED, FM_RUNNING, FM_FAILED };
+
+typedef struct fm_status {
+    fm_image_info_t info;
+    uint16_t number;               /* the number it serves */
+    enum fm_state state;
+    uint32_t startup_status;       /* Startup's FM_RV */
+    unsigned restarts;
+    bool unsigned_image;
+    char why[160];                 /* why it is not running */
+} fm_status_t;
+
+/* Results of fm_call and the administration functions. */
+enum fm_result {
+    FMR_OK = 0,
+    FMR_NOT_AVAILABLE,   /* no such FM, or it is not running */
+    FMR_FAILED,          /* it crashed or overran its time on this request */
+    FMR_EXISTS,          /* an FM of that name or number is loaded */
+    FMR_BAD_IMAGE,       /* the image was refused (see why) */
+    FMR_NOT_FOUND,
+    FMR_RESOURCES,
+};
+
+/* Open the registry and start every FM the store holds. data_dir holds the
+   trace files. */
+int fm_registry_open(const char *data_dir, store_t *store, fm_registry_t **out);
+void fm_registry_close(fm_registry_t *r);
+
+/* Load an image (checked here), keep it in the store and start it. */
+enum fm_result fm_load(fm_registry_t *r, const uint8_t *img, size_t n, bool unsigned_image,
+                       fm_status_t *out, char *why, size_t cap);
+/* Stop and remove an FM, by name or by number (a name of digits or 0x...). */
+enum fm_result fm_delete(fm_registry_t *r, const char *name_or_number);
+/* A snapshot of every FM; free with free(). */
+int fm_list(fm_registry_t *r, fm_status_t **out, size_t *n);
+int fm_number_of(fm_registry_t *r, const char *name, size_t len, uint16_t *number);
+
+/* A host's message to FM number; the reply (at most reply_cap bytes) is
+   written to *reply (malloc'ed, free it) and the FM's status to *status. */
+enum fm_result fm_call(fm_registry_t *r, uint16_t number, uint32_t pid, uint32_t oid,
+                       const uint8_t *req, size_t len, uint32_t reply_cap,
+                       uint32_t timeout_ms, uint32_t *status, uint8_t **reply,
+                       size_t *reply_len);
+
+/* A host process ended: the FMs it used hear of it (FMSW_EVENT_APP_CLOSE). */
+void fm_app_closed(fm_registry_t *r, uint32_t pid);
+
+/* The path of an FM's trace file, for `softfm fm trace`. */
+int fm_trace_path(fm_registry_t *r, const char *name, char *buf, size_t cap);
+
+#endif

@@ -1,0 +1,695 @@
+/*
+ * The registry of loaded FMs and their fmhost processes.
+ *
+ * Each FM has a lock held for the whole of one request, so an FM sees one
+ * request at a time; the registry's own lock guards the list and is never
+ * held while an FM works. An fmhost that dies or overruns its time is
+ * killed and started again on the FM's next request (the restart count
+ * says how often); one whose Startup fails stays down until it is loaded
+ * again or the HSM restarts.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "fm.h"
+#include "fmlink.h"
+
+#define START_TIMEOUT_MS 10000
+#define DEFAULT_TIMEOUT_MS 5000
+#define MAX_FMS 64
+#define MAX_USERS 256
+
+typedef struct fm {
+    pthread_mutex_t lock;         /* one request at a time */
+    fm_image_info_t info;
+    uint16_t number;
+    bool unsigned_image;
+    uint8_t *image;
+    size_t len;
+    enum fm_state state;
+    uint32_t startup_status;
+    unsigned restarts;
+    bool has_notify;
+    bool deleted;
+    char why[160];
+    pid_t pid;
+    int link;
+    wire_reader_t rd;
+    uint32_t users[MAX_USERS];    /* host processes that sent it requests */
+    size_t nusers;
+    int refs;                     /* held by callers outside the registry lock */
+} fm_t;
+
+struct fm_registry {
+    pthread_mutex_t lock;
+    store_t *store;
+    char trace_dir[4096];
+    char fmhost[4096];
+    fm_t *fms[MAX_FMS];
+    size_t n;
+};
+
+static void set_why(fm_t *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_why(fm_t *f, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(f->why, sizeof f->why, fmt, ap);
+    va_end(ap);
+}
+
+/* Where the fmhost program is: SOFTFM_FMHOST, else beside softfmd. */
+static void find_fmhost(char *buf, size_t cap)
+{
+    const char *env = getenv("SOFTFM_FMHOST");
+    if (env && *env) {
+        snprintf(buf, cap, "%s", env);
+        return;
+    }
+    char self[3800];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) {
+        snprintf(buf, cap, "softfm-fmhost");
+        return;
+    }
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash)
+        *slash = '\0';
+    snprintf(buf, cap, "%s/softfm-fmhost", self);
+}
+
+static int trace_open(fm_registry_t *r, const char *name)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s.log", r->trace_dir, name);
+    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+}
+
+static void trace_line(fm_registry_t *r, fm_t *f, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void trace_line(fm_registry_t *r, fm_t *f, const char *fmt, ...)
+{
+    int fd = trace_open(r, f->info.name);
+    if (fd < 0)
+        return;
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        (void)!write(fd, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+    close(fd);
+}
+
+/* Wait up to ms for fd to be readable: 1 readable, 0 timed out, -1 error. */
+static int wait_readable(int fd, int ms)
+{
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    for (;;) {
+        int rc = poll(&p, 1, ms);
+        if (rc < 0 && errno == EINTR)
+            continue;
+        return rc < 0 ? -1 : rc > 0;
+    }
+}
+
+/* Read one frame from the fmhost within ms. */
+static int read_frame(fm_t *f, int ms, rbuf_t *out)
+{
+    if (f->rd.end == f->rd.start && wait_readable(f->link, ms) != 1)
+        return -1;
+    const uint8_t *frame;
+    size_t len;
+    if (wire_read(f->link, &f->rd, 0, &frame, &len))
+        return -1;
+    rb_init(out, frame, len);
+    return 0;
+}
+
+static void stop_host(fm_t *f)
+{
+    if (f->link >= 0)
+        close(f->link);
+    f->link = -1;
+    wire_reader_free(&f->rd);
+    if (f->pid > 0) {
+        kill(f->pid, SIGKILL);
+        waitpid(f->pid, NULL, 0);
+    }
+    f->pid = 0;
+}
+
+/* Split SOFTFM_FMHOST_WRAPPER (e.g. "valgrind --error-exitcode=1") into argv. */
+static size_t wrapper_argv(char *buf, size_t cap, char **argv, size_t max)
+{
+    const char *w = getenv("SOFTFM_FMHOST_WRAPPER");
+    size_t n = 0;
+    if (!w || !*w)
+        return 0;
+    snprintf(buf, cap, "%s", w);
+    for (char *save = NULL, *tok = strtok_r(buf, " \t", &save); tok && n < max;
+         tok = strtok_r(NULL, " \t", &save))
+        argv[n++] = tok;
+    return n;
+}
+
+/* Start f's fmhost and wait for Startup's answer. f->lock held. */
+static void start_host(fm_registry_t *r, fm_t *f)
+{
+    int sv[2] = { -1, -1 }, img = -1, trace = -1;
+    f->state = FM_FAILED;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) ||
+        (img = memfd_create(f->info.name, MFD_CLOEXEC)) < 0 ||
+        (trace = trace_open(r, f->info.name)) < 0) {
+        set_why(f, "cannot set up its process: %s", strerror(errno));
+        goto out;
+    }
+    size_t done = 0;
+    while (done < f->len) {
+        ssize_t w = write(img, f->image + done, f->len - done);
+        if (w <= 0) {
+            set_why(f, "cannot pass its image: %s", strerror(errno));
+            goto out;
+        }
+        done += (size_t)w;
+    }
+    char wbuf[1024], num[16];
+    char *argv[24];
+    size_t k = wrapper_argv(wbuf, sizeof wbuf, argv, 16);
+    snprintf(num, sizeof num, "%u", f->number);
+    argv[k++] = r->fmhost;
+    argv[k++] = "3";
+    argv[k++] = "4";
+    argv[k++] = "5";
+    argv[k++] = num;
+    argv[k] = NULL;
+    pid_t pid = fork();
+    if (pid < 0) {
+        set_why(f, "cannot start its process: %s", strerror(errno));
+        goto out;
+    }
+    if (pid == 0) {
+        /* Only async-signal-safe calls here: the daemon has threads. */
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        if (dup2(sv[1], 3) < 0 || dup2(img, 4) < 0 || dup2(trace, 5) < 0)
+            _exit(127);
+        close_range(6, ~0u, 0);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    close(sv[1]);
+    sv[1] = -1;
+    f->pid = pid;
+    f->link = sv[0];
+    sv[0] = -1;
+    wire_reader_init(&f->rd);
+    rbuf_t rb;
+    int wait = getenv("SOFTFM_FMHOST_WRAPPER") ? 120000 : START_TIMEOUT_MS;
+    if (read_frame(f, wait, &rb)) {
+        stop_host(f);
+        set_why(f, "its process ended or hung before Startup returned");
+        goto out;
+    }
+    uint32_t kind = rb_u32(&rb);
+    if (kind == FMH_FAILED) {
+        size_t n;
+        const uint8_t *msg = rb_bytes(&rb, &n);
+        set_why(f, "%.*s", msg ? (int)(n > 150 ? 150 : n) : 0, msg ? (const char *)msg : "");
+        stop_host(f);
+        goto out;
+    }
+    uint32_t st = rb_u32(&rb), model = rb_u32(&rb);
+    (void)rb_u32(&rb);
+    uint8_t notify = rb_u8(&rb);
+    if (kind != FMH_READY || !rb_done(&rb)) {
+        stop_host(f);
+        set_why(f, "its process spoke out of turn");
+        goto out;
+    }
+    f->startup_status = st;
+    f->has_notify = notify != 0;
+    if (st != 0) {
+        stop_host(f);
+        set_why(f, "Startup returned 0x%x", st);
+        goto out;
+    }
+    if (model == FMH_MODEL_NONE)
+        trace_line(r, f, "Startup registered no dispatch function: requests will fail\n");
+    f->state = FM_RUNNING;
+    f->why[0] = '\0';
+out:
+    if (sv[0] >= 0)
+        close(sv[0]);
+    if (sv[1] >= 0)
+        close(sv[1]);
+    if (img >= 0)
+        close(img);
+    if (trace >= 0)
+        close(trace);
+}
+
+static bool name_ok(const char *s)
+{
+    if (!*s || *s == '.')
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_' || *s == '-' || *s == '.'))
+            return false;
+    return true;
+}
+
+/* r->lock held. */
+static fm_t *find_name(fm_registry_t *r, const char *name)
+{
+    for (size_t i = 0; i < r->n; i++)
+        if (!strcmp(r->fms[i]->info.name, name))
+            return r->fms[i];
+    return NULL;
+}
+
+static fm_t *find_number(fm_registry_t *r, uint16_t number)
+{
+    for (size_t i = 0; i < r->n; i++)
+        if (r->fms[i]->number == number)
+            return r->fms[i];
+    return NULL;
+}
+
+static uint16_t allocate_number(fm_registry_t *r)
+{
+    for (uint32_t n = FM_NUMBER_ALLOC_FIRST; n < FM_NUMBER_ALLOCATE; n++)
+        if (!find_number(r, (uint16_t)n))
+            return (uint16_t)n;
+    return 0;
+}
+
+static void fm_free(fm_t *f)
+{
+    if (!f)
+        return;
+    stop_host(f);
+    free(f->image);
+    pthread_mutex_destroy(&f->lock);
+    free(f);
+}
+
+/* Make an FM entry (not started); r->lock held. */
+static enum fm_result add(fm_registry_t *r, const uint8_t *img, size_t n, bool unsigned_image,
+                          uint16_t number, fm_t **out, char *why, size_t cap)
+{
+    fm_t *f = calloc(1, sizeof *f);
+    if (!f || !(f->image = malloc(n ? n : 1))) {
+        free(f);
+        return FMR_RESOURCES;
+    }
+    if (fm_image_check(img, n, &f->info, why, cap)) {
+        free(f->image);
+        free(f);
+        return FMR_BAD_IMAGE;
+    }
+    if (!name_ok(f->info.name)) {
+        snprintf(why, cap, "FM names are letters, digits, '_', '-' and '.'");
+        free(f->image);
+        free(f);
+        return FMR_BAD_IMAGE;
+    }
+    enum fm_result res = FMR_OK;
+    if (find_name(r, f->info.name)) {
+        snprintf(why, cap, "an FM named %s is loaded", f->info.name);
+        res = FMR_EXISTS;
+    } else if (r->n >= MAX_FMS) {
+        snprintf(why, cap, "too many FMs (at most %d)", MAX_FMS);
+        res = FMR_RESOURCES;
+    } else {
+        if (!number)
+            number = f->info.number == FM_NUMBER_ALLOCATE ? allocate_number(r) : f->info.number;
+        if (!number || find_number(r, number)) {
+            snprintf(why, cap, "FM number 0x%04x is taken", number);
+            res = FMR_EXISTS;
+        }
+    }
+    if (res) {
+        free(f->image);
+        free(f);
+        return res;
+    }
+    memcpy(f->image, img, n);
+    f->len = n;
+    f->number = number;
+    f->unsigned_image = unsigned_image;
+    f->link = -1;
+    pthread_mutex_init(&f->lock, NULL);
+    r->fms[r->n++] = f;
+    *out = f;
+    return FMR_OK;
+}
+
+static int load_stored(void *ctx, const store_fm_t *s)
+{
+    fm_registry_t *r = ctx;
+    fm_t *f;
+    char why[160];
+    if (add(r, s->image, s->len, (s->flags & STORE_FM_UNSIGNED) != 0, s->number, &f, why,
+            sizeof why) != FMR_OK)
+        log_err("stored FM %s not loaded: %s", s->name, why);
+    return 0;
+}
+
+int fm_registry_open(const char *data_dir, store_t *store, fm_registry_t **out)
+{
+    fm_registry_t *r = calloc(1, sizeof *r);
+    if (!r)
+        return -1;
+    pthread_mutex_init(&r->lock, NULL);
+    r->store = store;
+    snprintf(r->trace_dir, sizeof r->trace_dir, "%s/fm-trace", data_dir);
+    if (mkdir(r->trace_dir, 0700) && errno != EEXIST) {
+        log_err("cannot create %s", r->trace_dir);
+        free(r);
+        return -1;
+    }
+    find_fmhost(r->fmhost, sizeof r->fmhost);
+    if (store_fm_load_all(store, load_stored, r)) {
+        fm_registry_close(r);
+        return -1;
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        fm_t *f = r->fms[i];
+        pthread_mutex_lock(&f->lock);
+        start_host(r, f);
+        if (f->state == FM_RUNNING)
+            log_info("FM %s (0x%04x) started", f->info.name, f->number);
+        else
+            log_warn("FM %s (0x%04x) not started: %s", f->info.name, f->number, f->why);
+        pthread_mutex_unlock(&f->lock);
+    }
+    *out = r;
+    return 0;
+}
+
+void fm_registry_close(fm_registry_t *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n; i++)
+        fm_free(r->fms[i]);
+    pthread_mutex_destroy(&r->lock);
+    free(r);
+}
+
+enum fm_result fm_load(fm_registry_t *r, const uint8_t *img, size_t n, bool unsigned_image,
+                       fm_status_t *out, char *why, size_t cap)
+{
+    fm_t *f;
+    pthread_mutex_lock(&r->lock);
+    enum fm_result res = add(r, img, n, unsigned_image, 0, &f, why, cap);
+    if (res == FMR_OK &&
+        store_fm_put(r->store, f->info.name, f->number,
+                     unsigned_image ? STORE_FM_UNSIGNED : 0, img, n)) {
+        snprintf(why, cap, "cannot keep the image in the store");
+        r->fms[--r->n] = NULL;
+        fm_free(f);
+        res = FMR_RESOURCES;
+    }
+    if (res == FMR_OK) {
+        f->refs++;
+        pthread_mutex_lock(&f->lock);
+    }
+    pthread_mutex_unlock(&r->lock);
+    if (res)
+        return res;
+    start_host(r, f);
+    memset(out, 0, sizeof *out);
+    out->info = f->info;
+    out->number = f->number;
+    out->state = f->state;
+    out->startup_status = f->startup_status;
+    out->unsigned_image = f->unsigned_image;
+    snprintf(out->why, sizeof out->why, "%s", f->why);
+    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_lock(&r->lock);
+    f->refs--;
+    pthread_mutex_unlock(&r->lock);
+    return FMR_OK;
+}
+
+enum fm_result fm_delete(fm_registry_t *r, const char *key)
+{
+    char *end;
+    unsigned long num = strtoul(key, &end, 0);
+    pthread_mutex_lock(&r->lock);
+    fm_t *f = find_name(r, key);
+    if (!f && *key && !*end && num <= 0xFFFF)
+        f = find_number(r, (uint16_t)num);
+    if (!f || store_fm_delete(r->store, f->info.name)) {
+        pthread_mutex_unlock(&r->lock);
+        return f ? FMR_RESOURCES : FMR_NOT_FOUND;
+    }
+    for (size_t i = 0; i < r->n; i++)
+        if (r->fms[i] == f) {
+            r->fms[i] = r->fms[--r->n];
+            r->fms[r->n] = NULL;
+            break;
+        }
+    f->deleted = true;
+    pthread_mutex_unlock(&r->lock);
+    /* Wait for a request in progress to end, then stop the process. */
+    pthread_mutex_lock(&f->lock);
+    stop_host(f);
+    pthread_mutex_unlock(&f->lock);
+    for (;;) {
+        pthread_mutex_lock(&r->lock);
+        int refs = f->refs;
+        pthread_mutex_unlock(&r->lock);
+        if (!refs)
+            break;
+        usleep(1000);
+    }
+    fm_free(f);
+    return FMR_OK;
+}
+
+int fm_list(fm_registry_t *r, fm_status_t **out, size_t *n)
+{
+    pthread_mutex_lock(&r->lock);
+    fm_status_t *v = calloc(r->n ? r->n : 1, sizeof *v);
+    if (!v) {
+        pthread_mutex_unlock(&r->lock);
+        return -1;
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        const fm_t *f = r->fms[i];
+        v[i].info = f->info;
+        v[i].number = f->number;
+        v[i].state = f->state;
+        v[i].startup_status = f->startup_status;
+        v[i].restarts = f->restarts;
+        v[i].unsigned_image = f->unsigned_image;
+        snprintf(v[i].why, sizeof v[i].why, "%s", f->why);
+    }
+    *n = r->n;
+    pthread_mutex_unlock(&r->lock);
+    *out = v;
+    return 0;
+}
+
+int fm_number_of(fm_registry_t *r, const char *name, size_t len, uint16_t *number)
+{
+    int rc = -1;
+    pthread_mutex_lock(&r->lock);
+    for (size_t i = 0; i < r->n; i++) {
+        const char *nm = r->fms[i]->info.name;
+        if (strlen(nm) == len && !memcmp(nm, name, len)) {
+            *number = r->fms[i]->number;
+            rc = 0;
+        }
+    }
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
+/* Take a reference on FM number so it is not freed while used. */
+static fm_t *grab(fm_registry_t *r, uint16_t number)
+{
+    pthread_mutex_lock(&r->lock);
+    fm_t *f = find_number(r, number);
+    if (f)
+        f->refs++;
+    pthread_mutex_unlock(&r->lock);
+    return f;
+}
+
+static void release(fm_registry_t *r, fm_t *f)
+{
+    pthread_mutex_lock(&r->lock);
+    f->refs--;
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void note_user(fm_t *f, uint32_t pid)
+{
+    for (size_t i = 0; i < f->nusers; i++)
+        if (f->users[i] == pid)
+            return;
+    if (f->nusers < MAX_USERS)
+        f->users[f->nusers++] = pid;
+}
+
+/* The fmhost died or overran: record it, stop it; the next request
+   starts it again. f->lock held. */
+static void host_lost(fm_registry_t *r, fm_t *f, const char *what)
+{
+    int status = 0;
+    pid_t pid = f->pid;
+    if (pid > 0 && waitpid(pid, &status, WNOHANG) == pid) {
+        f->pid = 0;
+        if (WIFSIGNALED(status))
+            trace_line(r, f, "FM process ended by signal %d (%s) %s\n", WTERMSIG(status),
+                       strsignal(WTERMSIG(status)), what);
+        else
+            trace_line(r, f, "FM process exited with status %d %s\n", WEXITSTATUS(status), what);
+    } else {
+        trace_line(r, f, "FM process stopped: %s\n", what);
+    }
+    stop_host(f);
+    f->state = FM_STOPPED;
+    set_why(f, "restarting after a failure");
+    log_warn("FM %s (0x%04x): %s", f->info.name, f->number, what);
+}
+
+enum fm_result fm_call(fm_registry_t *r, uint16_t number, uint32_t pid, uint32_t oid,
+                       const uint8_t *req, size_t len, uint32_t reply_cap,
+                       uint32_t timeout_ms, uint32_t *status, uint8_t **reply,
+                       size_t *reply_len)
+{
+    *reply = NULL;
+    *reply_len = 0;
+    fm_t *f = grab(r, number);
+    if (!f)
+        return FMR_NOT_AVAILABLE;
+    enum fm_result res = FMR_OK;
+    pthread_mutex_lock(&f->lock);
+    if (f->deleted) {
+        res = FMR_NOT_AVAILABLE;
+        goto out;
+    }
+    if (f->state == FM_STOPPED) { /* it failed on an earlier request */
+        f->restarts++;
+        start_host(r, f);
+    }
+    if (f->state != FM_RUNNING) {
+        res = FMR_NOT_AVAILABLE;
+        goto out;
+    }
+    note_user(f, pid);
+    wbuf_t w;
+    wb_init(&w);
+    wb_u32(&w, FMH_REQUEST);
+    wb_u32(&w, pid);
+    wb_u32(&w, oid);
+    wb_u32(&w, reply_cap);
+    wb_bytes(&w, req, len);
+    int sent = wire_send(f->link, &w);
+    secure_zero(w.p, w.len);
+    wb_free(&w);
+    rbuf_t rb;
+    int ms = timeout_ms ? (timeout_ms > INT_MAX ? INT_MAX : (int)timeout_ms) : DEFAULT_TIMEOUT_MS;
+    if (getenv("SOFTFM_FMHOST_WRAPPER"))
+        ms = INT_MAX; /* under a debugger, time stands still */
+    if (sent || read_frame(f, ms, &rb)) {
+        host_lost(r, f, sent ? "(could not take the request)" :
+                        wait_readable(f->link, 0) ? "while handling a request"
+                                                  : "after overrunning its time on a request");
+        res = FMR_FAILED;
+        goto out;
+    }
+    uint32_t kind = rb_u32(&rb);
+    *status = rb_u32(&rb);
+    (void)rb_u8(&rb);
+    size_t n;
+    const uint8_t *p = rb_bytes(&rb, &n);
+    if (kind != FMH_REPLY || !rb_done(&rb) || n > reply_cap) {
+        host_lost(r, f, "(it sent a malformed reply)");
+        res = FMR_FAILED;
+        goto out;
+    }
+    if ((*reply = malloc(n ? n : 1)) == NULL) {
+        res = FMR_RESOURCES;
+        goto out;
+    }
+    if (n)
+        memcpy(*reply, p, n);
+    *reply_len = n;
+    wire_reader_wipe(&f->rd, 1u << 20);
+out:
+    pthread_mutex_unlock(&f->lock);
+    release(r, f);
+    return res;
+}
+
+void fm_app_closed(fm_registry_t *r, uint32_t pid)
+{
+    fm_t *list[MAX_FMS];
+    size_t n = 0;
+    pthread_mutex_lock(&r->lock);
+    for (size_t i = 0; i < r->n; i++) {
+        r->fms[i]->refs++;
+        list[n++] = r->fms[i];
+    }
+    pthread_mutex_unlock(&r->lock);
+    for (size_t i = 0; i < n; i++) {
+        fm_t *f = list[i];
+        pthread_mutex_lock(&f->lock);
+        bool used = false;
+        for (size_t k = 0; k < f->nusers; k++)
+            if (f->users[k] == pid) {
+                used = true;
+                f->users[k] = f->users[--f->nusers];
+                break;
+            }
+        if (used && f->has_notify && f->state == FM_RUNNING && !f->deleted) {
+            wbuf_t w;
+            wb_init(&w);
+            wb_u32(&w, FMH_APP_CLOSE);
+            wb_u32(&w, pid);
+            rbuf_t rb;
+            if (wire_send(f->link, &w) || read_frame(f, DEFAULT_TIMEOUT_MS, &rb) ||
+                rb_u32(&rb) != FMH_DONE)
+                host_lost(r, f, "while told of a host process's end");
+            wb_free(&w);
+        }
+        pthread_mutex_unlock(&f->lock);
+        release(r, f);
+    }
+}
+
+int fm_trace_path(fm_registry_t *r, const char *name, char *buf, size_t cap)
+{
+    if (!name_ok(name))
+        return -1;
+    pthread_mutex_lock(&r->lock);
+    bool known = find_name(r, name) != NULL;
+    pthread_mutex_unlock(&r->lock);
+    snprintf(buf, cap, "%s/%s.log", r->trace_dir, name);
+    return known || access(buf, R_OK) == 0 ? 0 : -1;
+}

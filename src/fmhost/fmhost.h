@@ -1,0 +1,48 @@
+/*
+ * The fmhost: the process one FM runs in. It maps the FM image, installs
+ * the call table, calls Startup, then serves the daemon's requests one at a
+ * time over its link (src/common/fmlink.h).
+ */
+#ifndef SOFTFM_FMHOST_H
+#define SOFTFM_FMHOST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fm_calls.h"
+#include "fmlink.h"
+
+/* What FM_GetCurrentAppId answers outside a request (FM_DEFAULT_PID). */
+#define FMH_NO_APP 0xFFFFFFFFul
+
+/* The request being handled. */
+typedef struct fmh_req {
+    const uint8_t *req;
+    uint32_t req_len;
+    uint32_t read_off;        /* stream model: bytes read so far */
+    uint32_t pid, oid;
+    uint32_t reply_cap;       /* the host's reply buffers, in all */
+    uint8_t *reply;
+    uint32_t reply_len, reply_room;
+    bool replied;
+    uint32_t status;
+} fmh_req_t;
+
+typedef struct fmhost {
+    uint16_t number;
+    int trace_fd;
+    enum fmh_model model;
+    void *dispatch;
+    void (*notify)(int event);
+    fmh_req_t *current;       /* NULL outside a request */
+    bool in_notify;
+    unsigned long app_id, oid;
+    int privilege;
+} fmhost_t;
+
+extern fmhost_t fmh;
+extern const fm_calls_t fmh_calls;
+
+void fmh_trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

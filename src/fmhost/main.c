@@ -1,0 +1,190 @@
+/*
+ * softfm-fmhost LINK-FD IMAGE-FD TRACE-FD NUMBER
+ *
+ * Started by softfmd for one FM. The image arrives as a file descriptor
+ * (the fmhost never opens the data directory); the trace goes to another.
+ * SOFTFM_FMHOST_WRAPPER, read by the daemon, may put a debugger or
+ * valgrind in front of this program.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "fmhost.h"
+
+typedef uint32_t (*startup_fn)(void);
+typedef void (*random_fn)(void *token, void *req, uint32_t len);
+typedef int (*stream_fn)(void *token);
+
+static int link_fd = -1;
+
+static int send_frame(wbuf_t *w)
+{
+    int rc = wire_send(link_fd, w);
+    wb_reset(w);
+    return rc;
+}
+
+static void fail(wbuf_t *w, const char *why)
+{
+    fmh_trace("FM not started: %s\n", why);
+    wb_u32(w, FMH_FAILED);
+    wb_bytes(w, why, strlen(why));
+    (void)send_frame(w);
+    exit(3);
+}
+
+static int parse_fd(const char *s)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    return *s && !*end && v >= 0 && v < 65536 ? (int)v : -1;
+}
+
+static void handle_request(rbuf_t *r, wbuf_t *w)
+{
+    fmh_req_t q;
+    memset(&q, 0, sizeof q);
+    q.pid = rb_u32(r);
+    q.oid = rb_u32(r);
+    q.reply_cap = rb_u32(r);
+    size_t len;
+    q.req = rb_bytes(r, &len);
+    q.req_len = (uint32_t)len;
+    if (!rb_done(r)) {
+        fmh_trace("malformed request from the HSM\n");
+        exit(4);
+    }
+    fmh.current = &q;
+    fmh.app_id = q.pid;
+    fmh.oid = q.oid;
+    fmh.privilege = 0;
+    if (fmh.model == FMH_MODEL_STREAM) {
+        q.status = (uint32_t)((stream_fn)fmh.dispatch)(&q);
+        q.replied = true;
+    } else if (fmh.model == FMH_MODEL_RANDOM) {
+        ((random_fn)fmh.dispatch)(&q, (void *)q.req, q.req_len);
+    }
+    fmh.current = NULL;
+    fmh.app_id = fmh.oid = FMH_NO_APP;
+    fmh.privilege = 0; /* privilege never outlives the request */
+    bool replied = q.replied;
+    if (!replied) {
+        fmh_trace("the FM returned without SVC_SendReply: answered FM_ERR_INVALID_REQUEST\n");
+        q.status = 0x0C; /* FM_ERR_INVALID_REQUEST */
+        q.reply_len = 0;
+    }
+    uint32_t n = replied && q.reply ? q.reply_len : 0;
+    if (n > q.reply_cap)
+        n = q.reply_cap; /* cut to the host's buffers; the status stands */
+    wb_u32(w, FMH_REPLY);
+    wb_u32(w, q.status);
+    wb_u8(w, replied);
+    wb_bytes(w, q.reply, n);
+    if (q.reply) {
+        secure_zero(q.reply, q.reply_room);
+        free(q.reply);
+    }
+    if (send_frame(w))
+        exit(0);
+}
+
+static void handle_app_close(rbuf_t *r, wbuf_t *w)
+{
+    uint32_t pid = rb_u32(r);
+    if (!rb_done(r))
+        exit(4);
+    if (fmh.notify) {
+        fmh.in_notify = true;
+        fmh.app_id = pid;
+        fmh.notify(0); /* FMSW_EVENT_APP_CLOSE */
+        fmh.in_notify = false;
+        fmh.app_id = FMH_NO_APP;
+    }
+    wb_u32(w, FMH_DONE);
+    if (send_frame(w))
+        exit(0);
+}
+
+static void *orphan_guard(void *arg)
+{
+    pid_t parent = (pid_t)(intptr_t)arg;
+    for (;;) {
+        usleep(250000);
+        if (getppid() != parent)
+            _exit(0);
+    }
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != FMH_ARGC) {
+        fprintf(stderr, "usage: softfm-fmhost LINK-FD IMAGE-FD TRACE-FD NUMBER\n");
+        return 2;
+    }
+    link_fd = parse_fd(argv[1]);
+    int image_fd = parse_fd(argv[2]);
+    fmh.trace_fd = parse_fd(argv[3]);
+    long number = strtol(argv[4], NULL, 0);
+    if (link_fd < 0 || image_fd < 0 || fmh.trace_fd < 0 || number <= 0 || number > 0xFFFF)
+        return 2;
+    fmh.number = (uint16_t)number;
+    signal(SIGPIPE, SIG_IGN);
+    /* The FM does not outlive the HSM, even while it is busy. (Not
+       PR_SET_PDEATHSIG: that follows the daemon thread that started us.) */
+    pthread_t guard;
+    pid_t parent = getppid();
+    pthread_create(&guard, NULL, orphan_guard, (void *)(intptr_t)parent);
+
+    wbuf_t w;
+    wb_init(&w);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", image_fd);
+    void *img = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!img)
+        fail(&w, dlerror());
+    close(image_fd);
+    const fm_calls_t **slot = dlsym(img, FM_CALLS_SYMBOL);
+    startup_fn startup = (startup_fn)dlsym(img, "Startup");
+    if (!slot)
+        fail(&w, "the image has no softfm_fm_calls (not linked with libfmsupt.a)");
+    if (!startup)
+        fail(&w, "the image has no Startup function");
+    *slot = &fmh_calls;
+
+    uint32_t rv = startup();
+    wb_u32(&w, FMH_READY);
+    wb_u32(&w, rv);
+    wb_u32(&w, fmh.model);
+    wb_u32(&w, fmh.number);
+    wb_u8(&w, fmh.notify != NULL);
+    if (send_frame(&w))
+        return 0;
+
+    wire_reader_t rd;
+    wire_reader_init(&rd);
+    for (;;) {
+        const uint8_t *frame;
+        size_t len;
+        if (wire_read(link_fd, &rd, 0, &frame, &len))
+            break; /* the daemon closed the link: stop */
+        rbuf_t r;
+        rb_init(&r, frame, len);
+        uint32_t kind = rb_u32(&r);
+        if (kind == FMH_REQUEST)
+            handle_request(&r, &w);
+        else if (kind == FMH_APP_CLOSE)
+            handle_app_close(&r, &w);
+        else
+            break;
+        wire_reader_wipe(&rd, 1u << 20);
+    }
+    return 0;
+}

@@ -1,0 +1,191 @@
+/*
+ * FM requests: host messages to FMs (the MD API) and the HSM SO's FM
+ * administration (load, status, delete, trace).
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "requests.h"
+
+static fm_registry_t *fms;
+
+void dispatch_set_fms(fm_registry_t *r)
+{
+    fms = r;
+}
+
+static CK_RV no_fms(void)
+{
+    return SFM_R_FM_NOT_AVAILABLE;
+}
+
+static CK_RV op_md_send(req_t *q)
+{
+    uint32_t number = rb_u32(q->r), oid = rb_u32(q->r), timeout = rb_u32(q->r);
+    uint32_t cap = rb_u32(q->r);
+    size_t len;
+    const uint8_t *req = rb_bytes(q->r, &len);
+    if (!rb_done(q->r))
+        return CKR_ARGUMENTS_BAD;
+    if (number > 0xFFFF || len > FM_MAX_MESSAGE || cap > FM_MAX_MESSAGE)
+        return CKR_ARGUMENTS_BAD;
+    if (!fms)
+        return no_fms();
+    uint32_t status = 0;
+    uint8_t *reply;
+    size_t n;
+    enum fm_result r = fm_call(fms, (uint16_t)number, (uint32_t)q->app, oid, req, len, cap,
+                               timeout, &status, &reply, &n);
+    switch (r) {
+    case FMR_OK:
+        break;
+    case FMR_FAILED:
+        return SFM_R_FM_FAILED;
+    case FMR_RESOURCES:
+        return CKR_HOST_MEMORY;
+    default:
+        return SFM_R_FM_NOT_AVAILABLE;
+    }
+    wb_u32(q->w, status);
+    wb_bytes(q->w, reply, n);
+    secure_zero(reply, n);
+    free(reply);
+    return CKR_OK;
+}
+
+static CK_RV op_md_fm_id(req_t *q)
+{
+    size_t len;
+    const uint8_t *name = rb_bytes(q->r, &len);
+    if (!rb_done(q->r))
+        return CKR_ARGUMENTS_BAD;
+    uint16_t number;
+    if (!fms || len > FM_NAME_MAX || fm_number_of(fms, (const char *)name, len, &number))
+        return SFM_R_NOT_FOUND;
+    wb_u32(q->w, number);
+    return CKR_OK;
+}
+
+static void put_status(wbuf_t *w, const fm_status_t *s)
+{
+    put_str(w, s->info.name);
+    wb_u32(w, s->number);
+    wb_u8(w, s->info.version_major);
+    wb_u8(w, s->info.version_minor);
+    put_str(w, s->info.manufacturer);
+    wb_u64(w, s->info.serial);
+    wb_u64(w, s->info.build_time);
+    wb_raw(w, s->info.fingerprint, sizeof s->info.fingerprint);
+    wb_u32(w, s->state);
+    wb_u32(w, s->startup_status);
+    wb_u32(w, s->restarts);
+    wb_u8(w, s->unsigned_image);
+    put_str(w, s->why);
+}
+
+static CK_RV op_fm_load(req_t *q)
+{
+    size_t plen, len;
+    const uint8_t *pin = rb_bytes(q->r, &plen);
+    uint8_t flags = rb_u8(q->r);
+    const uint8_t *img = rb_bytes(q->r, &len);
+    if (!rb_done(q->r) || !(flags & 1))
+        return CKR_ARGUMENTS_BAD; /* only unsigned (development) loads exist yet */
+    CK_RV rv = hsm_admin_check(q->h, pin, (CK_ULONG)plen);
+    if (rv)
+        return rv;
+    unsigned long allow = 0;
+    if (hsm_policy_get(q->h, "allow-unsigned-fms", &allow) || !allow) {
+        put_str(q->w, "the HSM's policy refuses unsigned FMs (softfm policy set "
+                      "allow-unsigned-fms on)");
+        return SFM_R_POLICY;
+    }
+    if (!fms)
+        return no_fms();
+    fm_status_t st;
+    char why[200] = "";
+    enum fm_result r = fm_load(fms, img, len, true, &st, why, sizeof why);
+    if (r == FMR_BAD_IMAGE || r == FMR_EXISTS) {
+        put_str(q->w, why);
+        return r == FMR_EXISTS ? SFM_R_EXISTS : SFM_R_BAD_IMAGE;
+    }
+    if (r)
+        return CKR_DEVICE_MEMORY;
+    log_info("FM %s (0x%04x) loaded, unsigned", st.info.name, st.number);
+    put_status(q->w, &st);
+    return CKR_OK;
+}
+
+static CK_RV op_fm_status(req_t *q)
+{
+    if (!rb_done(q->r))
+        return CKR_ARGUMENTS_BAD;
+    fm_status_t *v = NULL;
+    size_t n = 0;
+    if (fms && fm_list(fms, &v, &n))
+        return CKR_HOST_MEMORY;
+    wb_u32(q->w, (uint32_t)n);
+    for (size_t i = 0; i < n; i++)
+        put_status(q->w, &v[i]);
+    free(v);
+    return CKR_OK;
+}
+
+static CK_RV op_fm_delete(req_t *q)
+{
+    size_t plen;
+    char key[64];
+    const uint8_t *pin = rb_bytes(q->r, &plen);
+    if (!get_str(q, key, sizeof key) || !rb_done(q->r))
+        return CKR_ARGUMENTS_BAD;
+    CK_RV rv = hsm_admin_check(q->h, pin, (CK_ULONG)plen);
+    if (rv)
+        return rv;
+    if (!fms)
+        return SFM_R_NOT_FOUND;
+    enum fm_result r = fm_delete(fms, key);
+    if (r == FMR_NOT_FOUND)
+        return SFM_R_NOT_FOUND;
+    if (r)
+        return CKR_DEVICE_ERROR;
+    log_info("FM %s deleted", key);
+    return CKR_OK;
+}
+
+/* A piece of an FM's trace from an offset; the shell polls with it. */
+static CK_RV op_fm_trace(req_t *q)
+{
+    char name[FM_NAME_MAX + 1], path[4300];
+    if (!get_str(q, name, sizeof name))
+        return CKR_ARGUMENTS_BAD;
+    uint64_t off = rb_u64(q->r);
+    if (!rb_done(q->r))
+        return CKR_ARGUMENTS_BAD;
+    if (!fms || fm_trace_path(fms, name, path, sizeof path))
+        return SFM_R_NOT_FOUND;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    uint8_t buf[65536];
+    ssize_t n = 0;
+    if (fd >= 0) {
+        n = pread(fd, buf, sizeof buf, (off_t)off);
+        close(fd);
+    }
+    if (n < 0)
+        n = 0;
+    wb_u64(q->w, off + (uint64_t)n);
+    wb_bytes(q->w, buf, (size_t)n);
+    return CKR_OK;
+}
+
+const op_entry_t ops_fm[] = {
+    { OP_MD_SEND, op_md_send },
+    { OP_MD_FM_ID, op_md_fm_id },
+    { OP_ADMIN_FM_LOAD, op_fm_load },
+    { OP_ADMIN_FM_STATUS, op_fm_status },
+    { OP_ADMIN_FM_DELETE, op_fm_delete },
+    { OP_ADMIN_FM_TRACE, op_fm_trace },
+};
+const size_t ops_fm_count = sizeof ops_fm / sizeof ops_fm[0];
