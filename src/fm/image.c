@@ -5,6 +5,7 @@
  * from the file is checked against the file before it is used.
  */
 #include <elf.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -46,6 +47,12 @@ static void copy_name(char *dst, size_t cap, const uint8_t *src, size_t n)
     dst[k] = '\0';
 }
 
+/* Headers are copied out before use: the image may sit at any address. */
+static void section(const uint8_t *img, uint64_t shoff, uint16_t i, Elf64_Shdr *out)
+{
+    memcpy(out, img + shoff + (uint64_t)i * sizeof *out, sizeof *out);
+}
+
 int fm_image_check(const uint8_t *img, size_t n, fm_image_info_t *info, char *why, size_t cap)
 {
     memset(info, 0, sizeof *info);
@@ -53,72 +60,75 @@ int fm_image_check(const uint8_t *img, size_t n, fm_image_info_t *info, char *wh
         return err(why, cap, "not an ELF file");
     if (img[EI_CLASS] != ELFCLASS64 || img[EI_DATA] != ELFDATA2LSB)
         return err(why, cap, "not a 64-bit little-endian ELF file");
-    const Elf64_Ehdr *eh = (const Elf64_Ehdr *)img;
-    if (le16((const uint8_t *)&eh->e_type) != ET_DYN)
+    Elf64_Ehdr eh;
+    memcpy(&eh, img, sizeof eh);
+    if (eh.e_type != ET_DYN)
         return err(why, cap, "not a shared object (link the FM with -shared)");
-    if (le16((const uint8_t *)&eh->e_machine) != FM_MACHINE)
+    if (eh.e_machine != FM_MACHINE)
         return err(why, cap, "built for another architecture");
-    uint64_t shoff = le64((const uint8_t *)&eh->e_shoff);
-    uint16_t shentsize = le16((const uint8_t *)&eh->e_shentsize);
-    uint16_t shnum = le16((const uint8_t *)&eh->e_shnum);
-    uint16_t shstrndx = le16((const uint8_t *)&eh->e_shstrndx);
-    if (shentsize != sizeof(Elf64_Shdr) || !shnum || shstrndx >= shnum ||
-        !inside(shoff, (uint64_t)shnum * sizeof(Elf64_Shdr), n))
+    if (eh.e_shentsize != sizeof(Elf64_Shdr) || !eh.e_shnum || eh.e_shstrndx >= eh.e_shnum ||
+        !inside(eh.e_shoff, (uint64_t)eh.e_shnum * sizeof(Elf64_Shdr), n))
         return err(why, cap, "damaged ELF section table");
-    const Elf64_Shdr *sh = (const Elf64_Shdr *)(img + shoff);
-    const Elf64_Shdr *strs = &sh[shstrndx];
-    if (!inside(strs->sh_offset, strs->sh_size, n))
+    Elf64_Shdr strs, sh, dynstr, hdr = { 0 }, dyn = { 0 }, dynsym = { 0 };
+    bool have_hdr = false, have_dyn = false, have_dynsym = false;
+    section(img, eh.e_shoff, eh.e_shstrndx, &strs);
+    if (!inside(strs.sh_offset, strs.sh_size, n))
         return err(why, cap, "damaged ELF section names");
-    const Elf64_Shdr *hdr = NULL, *dyn = NULL, *dynsym = NULL;
-    for (uint16_t i = 0; i < shnum; i++) {
-        uint32_t nm = sh[i].sh_name;
-        if (nm >= strs->sh_size)
+    for (uint16_t i = 0; i < eh.e_shnum; i++) {
+        section(img, eh.e_shoff, i, &sh);
+        if (sh.sh_name >= strs.sh_size)
             return err(why, cap, "damaged ELF section names");
-        const char *name = (const char *)img + strs->sh_offset + nm;
-        size_t room = strs->sh_size - nm;
-        if (!memchr(name, '\0', room))
+        const char *name = (const char *)img + strs.sh_offset + sh.sh_name;
+        if (!memchr(name, '\0', strs.sh_size - sh.sh_name))
             return err(why, cap, "damaged ELF section names");
-        if (!strcmp(name, ".fm.header"))
-            hdr = &sh[i];
-        if (sh[i].sh_type == SHT_DYNAMIC)
-            dyn = &sh[i];
-        if (sh[i].sh_type == SHT_DYNSYM)
-            dynsym = &sh[i];
+        if (!strcmp(name, ".fm.header")) {
+            hdr = sh;
+            have_hdr = true;
+        }
+        if (sh.sh_type == SHT_DYNAMIC) {
+            dyn = sh;
+            have_dyn = true;
+        }
+        if (sh.sh_type == SHT_DYNSYM) {
+            dynsym = sh;
+            have_dynsym = true;
+        }
     }
-    if (!hdr)
+    if (!have_hdr)
         return err(why, cap, "no .fm.header section (define the header with DEFINE_FM_HEADER)");
-    if (hdr->sh_type == SHT_NOBITS || hdr->sh_size < FM_HEADER_SIZE ||
-        !inside(hdr->sh_offset, FM_HEADER_SIZE, n))
+    if (hdr.sh_type == SHT_NOBITS || hdr.sh_size < FM_HEADER_SIZE ||
+        !inside(hdr.sh_offset, FM_HEADER_SIZE, n))
         return err(why, cap, "the .fm.header section is too short");
-    if (!dyn || !inside(dyn->sh_offset, dyn->sh_size, n))
+    if (!have_dyn || !inside(dyn.sh_offset, dyn.sh_size, n))
         return err(why, cap, "no dynamic section");
-    for (uint64_t off = 0; off + sizeof(Elf64_Dyn) <= dyn->sh_size; off += sizeof(Elf64_Dyn)) {
-        const uint8_t *d = img + dyn->sh_offset + off;
-        int64_t tag = (int64_t)le64(d);
-        if (tag == DT_NULL)
+    for (uint64_t off = 0; off + sizeof(Elf64_Dyn) <= dyn.sh_size; off += sizeof(Elf64_Dyn)) {
+        Elf64_Dyn d;
+        memcpy(&d, img + dyn.sh_offset + off, sizeof d);
+        if (d.d_tag == DT_NULL)
             break;
-        if (tag == DT_NEEDED)
+        if (d.d_tag == DT_NEEDED)
             return err(why, cap, "the image needs a shared library (link with -nostdlib)");
     }
-    if (!dynsym || dynsym->sh_entsize != sizeof(Elf64_Sym) ||
-        !inside(dynsym->sh_offset, dynsym->sh_size, n) || dynsym->sh_link >= shnum)
+    if (!have_dynsym || dynsym.sh_entsize != sizeof(Elf64_Sym) ||
+        !inside(dynsym.sh_offset, dynsym.sh_size, n) || dynsym.sh_link >= eh.e_shnum)
         return err(why, cap, "no dynamic symbol table");
-    const Elf64_Shdr *dynstr = &sh[dynsym->sh_link];
-    if (!inside(dynstr->sh_offset, dynstr->sh_size, n))
+    section(img, eh.e_shoff, (uint16_t)dynsym.sh_link, &dynstr);
+    if (!inside(dynstr.sh_offset, dynstr.sh_size, n))
         return err(why, cap, "damaged dynamic string table");
-    for (uint64_t off = sizeof(Elf64_Sym); off + sizeof(Elf64_Sym) <= dynsym->sh_size;
+    for (uint64_t off = sizeof(Elf64_Sym); off + sizeof(Elf64_Sym) <= dynsym.sh_size;
          off += sizeof(Elf64_Sym)) {
-        const Elf64_Sym *s = (const Elf64_Sym *)(img + dynsym->sh_offset + off);
-        if (s->st_shndx != SHN_UNDEF || ELF64_ST_BIND(s->st_info) == STB_WEAK)
+        Elf64_Sym s;
+        memcpy(&s, img + dynsym.sh_offset + off, sizeof s);
+        if (s.st_shndx != SHN_UNDEF || ELF64_ST_BIND(s.st_info) == STB_WEAK)
             continue;
         char name[64] = "?";
-        if (s->st_name < dynstr->sh_size)
-            copy_name(name, sizeof name, img + dynstr->sh_offset + s->st_name,
-                      dynstr->sh_size - s->st_name);
+        if (s.st_name < dynstr.sh_size)
+            copy_name(name, sizeof name, img + dynstr.sh_offset + s.st_name,
+                      dynstr.sh_size - s.st_name);
         snprintf(why, cap, "the image leaves symbol %s undefined (FMs import nothing)", name);
         return -1;
     }
-    const uint8_t *h = img + hdr->sh_offset;
+    const uint8_t *h = img + hdr.sh_offset;
     info->format = le32(h);
     info->number = le16(h + 4);
     info->version_major = h[6];

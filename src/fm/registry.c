@@ -556,12 +556,18 @@ static void note_user(fm_t *f, uint32_t pid)
 }
 
 /* The fmhost died or overran: record it, stop it; the next request
-   starts it again. f->lock held. */
-static void host_lost(fm_registry_t *r, fm_t *f, const char *what)
+   starts it again. exiting: the link broke, so the process is on its way
+   out (give it a moment to finish, to learn how it ended). f->lock held. */
+static void host_lost(fm_registry_t *r, fm_t *f, const char *what, bool exiting)
 {
     int status = 0;
-    pid_t pid = f->pid;
-    if (pid > 0 && waitpid(pid, &status, WNOHANG) == pid) {
+    pid_t pid = f->pid, got = 0;
+    for (int i = 0; exiting && pid > 0 && i < 1000; i++) {
+        if ((got = waitpid(pid, &status, WNOHANG)) != 0)
+            break;
+        usleep(1000);
+    }
+    if (got == pid) {
         f->pid = 0;
         if (WIFSIGNALED(status))
             trace_line(r, f, "FM process ended by signal %d (%s) %s\n", WTERMSIG(status),
@@ -569,12 +575,12 @@ static void host_lost(fm_registry_t *r, fm_t *f, const char *what)
         else
             trace_line(r, f, "FM process exited with status %d %s\n", WEXITSTATUS(status), what);
     } else {
-        trace_line(r, f, "FM process stopped: %s\n", what);
+        trace_line(r, f, "FM process stopped %s\n", what);
     }
     stop_host(f);
     f->state = FM_STOPPED;
     set_why(f, "restarting after a failure");
-    log_warn("FM %s (0x%04x): %s", f->info.name, f->number, what);
+    log_warn("FM %s (0x%04x) failed %s", f->info.name, f->number, what);
 }
 
 enum fm_result fm_call(fm_registry_t *r, uint16_t number, uint32_t pid, uint32_t oid,
@@ -617,9 +623,11 @@ enum fm_result fm_call(fm_registry_t *r, uint16_t number, uint32_t pid, uint32_t
     if (getenv("SOFTFM_FMHOST_WRAPPER"))
         ms = INT_MAX; /* under a debugger, time stands still */
     if (sent || read_frame(f, ms, &rb)) {
-        host_lost(r, f, sent ? "(could not take the request)" :
-                        wait_readable(f->link, 0) ? "while handling a request"
-                                                  : "after overrunning its time on a request");
+        bool broke = sent || wait_readable(f->link, 0) == 1;
+        host_lost(r, f, sent ? "before taking a request" : broke ? "while handling a request"
+                                                               : "after overrunning its time "
+                                                                 "on a request (killed)",
+                  broke);
         res = FMR_FAILED;
         goto out;
     }
@@ -629,7 +637,7 @@ enum fm_result fm_call(fm_registry_t *r, uint16_t number, uint32_t pid, uint32_t
     size_t n;
     const uint8_t *p = rb_bytes(&rb, &n);
     if (kind != FMH_REPLY || !rb_done(&rb) || n > reply_cap) {
-        host_lost(r, f, "(it sent a malformed reply)");
+        host_lost(r, f, "after sending a malformed reply", false);
         res = FMR_FAILED;
         goto out;
     }
@@ -675,7 +683,7 @@ void fm_app_closed(fm_registry_t *r, uint32_t pid)
             rbuf_t rb;
             if (wire_send(f->link, &w) || read_frame(f, DEFAULT_TIMEOUT_MS, &rb) ||
                 rb_u32(&rb) != FMH_DONE)
-                host_lost(r, f, "while told of a host process's end");
+                host_lost(r, f, "while told of a host process's end", true);
             wb_free(&w);
         }
         pthread_mutex_unlock(&f->lock);

@@ -112,6 +112,42 @@ static void handle_app_close(rbuf_t *r, wbuf_t *w)
         exit(0);
 }
 
+/* An FM that crashes says so in its trace before the process ends by the
+   same signal (only async-signal-safe calls here). */
+static void on_crash(int sig, siginfo_t *si, void *ctx)
+{
+    (void)ctx;
+    char msg[96] = "FM crashed: signal ";
+    size_t n = strlen(msg);
+    msg[n++] = (char)('0' + sig / 10);
+    msg[n++] = (char)('0' + sig % 10);
+    const char *at = " at address 0x";
+    memcpy(msg + n, at, strlen(at));
+    n += strlen(at);
+    uintptr_t a = (uintptr_t)si->si_addr;
+    for (int shift = (int)sizeof a * 8 - 4; shift >= 0; shift -= 4)
+        msg[n++] = "0123456789abcdef"[(a >> shift) & 0xf];
+    msg[n++] = '\n';
+    if (fmh.trace_fd >= 0)
+        (void)!write(fmh.trace_fd, msg, n);
+    raise(sig); /* SA_RESETHAND: now the default action */
+}
+
+static void catch_crashes(void)
+{
+    static uint8_t alt[64 * 1024]; /* room to report a stack overflow */
+    stack_t ss = { .ss_sp = alt, .ss_size = sizeof alt };
+    sigaltstack(&ss, NULL);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_crash;
+    sa.sa_flags = SA_SIGINFO | SA_RESETHAND | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    int sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT };
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        sigaction(sigs[i], &sa, NULL);
+}
+
 static void *orphan_guard(void *arg)
 {
     pid_t parent = (pid_t)(intptr_t)arg;
@@ -158,6 +194,7 @@ int main(int argc, char **argv)
     if (!startup)
         fail(&w, "the image has no Startup function");
     *slot = &fmh_calls;
+    catch_crashes();
 
     uint32_t rv = startup();
     wb_u32(&w, FMH_READY);

@@ -24,7 +24,7 @@ static const char *explain(CK_RV rv)
     case CKR_SESSION_EXISTS: return "sessions are open on that token";
     case SFM_R_NOT_INITIALIZED: return "the HSM is not initialised (softfm hsm init)";
     case SFM_R_EXISTS: return "a partition of that name exists";
-    case SFM_R_NOT_FOUND: return "no such partition, policy or FM";
+    case SFM_R_NOT_FOUND: return "no such partition or policy";
     case SFM_R_BAD_NAME: return "names have 1-32 characters: letters, digits, '-', '_', '.'";
     case CKR_ARGUMENTS_BAD: return "bad argument";
     default: return NULL;
