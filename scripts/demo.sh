@@ -2,6 +2,9 @@
 # The softfm demo: build, start an HSM, set it up with the admin shell, and
 # use it through the PKCS#11 module with OpenSC's pkcs11-tool: objects,
 # hashing, and an EC key pair made in the token that signs and verifies.
+# Then an FM: the sample "hello" is built from the installed FM SDK with its
+# own makefile, loaded into the HSM under the development policy (unsigned),
+# and called by its host program through the MD library.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -38,5 +41,16 @@ run pkcs11-tool --module "$module" --slot 1 --login --pin 1234 --sign --id 01 -m
 run pkcs11-tool --module "$module" --slot 1 --login --pin 1234 --verify --id 01 -m ECDSA-SHA256 \
     --signature-format openssl -i "$work/note.txt" --signature-file "$work/note.sig"
 run $bin/tools/softfm/softfm slot list
+
+# An FM, from the installed SDK to a call.
+cmake --install build --prefix "$work/prefix" >/dev/null
+cp -r "$work/prefix/share/softfm/fmsdk/samples/hello" "$work/hello"
+run make -s -C "$work/hello" FMSDK="$work/prefix/share/softfm/fmsdk"
+run $bin/tools/softfm/softfm policy set allow-unsigned-fms on
+run $bin/tools/softfm/softfm fm load --dev "$work/hello/bin-$(uname -m)/hello.bin"
+run $bin/tools/softfm/softfm fm status
+run "$work/hello/hello-host" upper "hello from the host"
+run "$work/hello/hello-host" who
+run $bin/tools/softfm/softfm fm trace hello
 echo
 echo "demo finished: the HSM state was in $work/data"
