@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FM_CALLS_VERSION 1u
+#define FM_CALLS_VERSION 2u
 #define FM_CALLS_SYMBOL "softfm_fm_calls"
 
 struct tm;
@@ -141,6 +141,11 @@ typedef struct fm_calls {
 
     /* A monotonic clock for THR_*: seconds and nanoseconds. */
     void (*clock)(uint32_t *secs, uint32_t *ns);
+
+    /* The HSM's Cryptoki, on behalf of the current AppId: a
+       CK_FUNCTION_LIST (typed void here, as this header does without
+       pkcs11.h). */
+    const void *ck;
 } fm_calls_t;
 
 #endif

@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define OP_WAIT_SLOTS 128u
+#define OP_WAIT_SLOTS 512u /* above every opcode */
 #define SPIN_WORTH 4u /* spin only for requests under SPIN_WORTH x the spin */
 
 struct client_conn {

@@ -11,6 +11,10 @@
  *                  -> FMH_REPLY u32 FM status, u8 replied (0: the FM did not
  *                     reply and the status is the fmhost's), bytes reply
  *     FMH_APP_CLOSE u32 pid -> FMH_DONE
+ *   fmhost -> daemon, while it handles any of those (or runs Startup):
+ *     FMH_CK       u32 AppId, u8 privilege, bytes request (a request of the
+ *                  PKCS#11 wire, proto.h) -> FMH_CK_REPLY bytes reply
+ *                  (a reply of the PKCS#11 wire: u32 CK_RV, results)
  */
 #ifndef SOFTFM_FMLINK_H
 #define SOFTFM_FMLINK_H
@@ -22,6 +26,8 @@ enum fmh_kind {
     FMH_REPLY,
     FMH_APP_CLOSE,
     FMH_DONE,
+    FMH_CK = 20,
+    FMH_CK_REPLY,
 };
 
 enum fmh_model { FMH_MODEL_NONE = 0, FMH_MODEL_RANDOM = 1, FMH_MODEL_STREAM = 2 };

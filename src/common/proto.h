@@ -77,7 +77,7 @@ enum proto_op {
     OP_RECOVER_INIT,          /* session, u8 dir, mechanism, u64 key */
     OP_RECOVER,               /* session, u8 dir, u8 has-out, u64 cap, bytes input */
     /* Administration (HSM SO PIN in each request that changes things) */
-    OP_ADMIN_SHOW = 100,
+    OP_ADMIN_SHOW = 300,
     OP_ADMIN_ZEROIZE,
     OP_ADMIN_PARTITION_CREATE,
     OP_ADMIN_PARTITION_DELETE,

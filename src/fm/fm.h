@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common.h"
 #include "store.h"
 
 #define FM_HEADER_SIZE 72u
@@ -86,6 +87,13 @@ enum fm_result fm_call(fm_registry_t *r, uint16_t number, uint32_t pid, uint32_t
 
 /* A host process ended: the FMs it used hear of it (FMSW_EVENT_APP_CLOSE). */
 void fm_app_closed(fm_registry_t *r, uint32_t pid);
+
+/* Runs an FM's Cryptoki request (a request of the PKCS#11 wire) on behalf
+   of app, with the FM's privilege level (0 normal, 1 override), writing the
+   reply into *reply; -1 when the request is malformed. */
+typedef int (*fm_ck_handler_t)(void *ctx, uint32_t app, int privilege, const uint8_t *req,
+                               size_t len, wbuf_t *reply);
+void fm_registry_set_cryptoki(fm_registry_t *r, fm_ck_handler_t fn, void *ctx);
 
 /* The path of an FM's trace file, for `softfm fm trace`. */
 int fm_trace_path(fm_registry_t *r, const char *name, char *buf, size_t cap);

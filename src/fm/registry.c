@@ -58,6 +58,8 @@ typedef struct fm {
 struct fm_registry {
     pthread_mutex_t lock;
     store_t *store;
+    fm_ck_handler_t ck;
+    void *ck_ctx;
     char trace_dir[4096];
     char fmhost[4096];
     fm_t *fms[MAX_FMS];
@@ -143,6 +145,70 @@ static int read_frame(fm_t *f, int ms, rbuf_t *out)
     return 0;
 }
 
+void fm_registry_set_cryptoki(fm_registry_t *r, fm_ck_handler_t fn, void *ctx)
+{
+    r->ck = fn;
+    r->ck_ctx = ctx;
+}
+
+/* One Cryptoki request from the FM (an FMH_CK frame, kind already read). */
+static int serve_cryptoki(fm_registry_t *r, fm_t *f, rbuf_t *in)
+{
+    uint32_t app = rb_u32(in);
+    uint8_t privilege = rb_u8(in);
+    size_t len;
+    const uint8_t *req = rb_bytes(in, &len);
+    if (!rb_done(in))
+        return -1;
+    wbuf_t reply, out;
+    wb_init(&reply);
+    wb_init(&out);
+    if (!r->ck || r->ck(r->ck_ctx, app, privilege, req, len, &reply)) {
+        wb_reset(&reply);
+        wb_u32(&reply, CKR_DEVICE_ERROR);
+    }
+    size_t n;
+    const uint8_t *p = wb_payload(&reply, &n);
+    wb_u32(&out, FMH_CK_REPLY);
+    wb_bytes(&out, p, n);
+    int rc = wire_send(f->link, &out);
+    if (reply.p)
+        secure_zero(reply.p, reply.len);
+    if (out.p)
+        secure_zero(out.p, out.len);
+    wb_free(&reply);
+    wb_free(&out);
+    wire_reader_wipe(&f->rd, 1u << 20); /* requests may carry PINs and keys */
+    return rc;
+}
+
+static long ms_since(const struct timespec *t0)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (long)(now.tv_sec - t0->tv_sec) * 1000L + (now.tv_nsec - t0->tv_nsec) / 1000000L;
+}
+
+/* The fmhost's next frame other than a Cryptoki request, within ms (the
+   FM's Cryptoki requests are served meanwhile and count against it). */
+static int await(fm_registry_t *r, fm_t *f, int ms, rbuf_t *out)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        long left = ms == INT_MAX ? INT_MAX : ms - ms_since(&t0);
+        if (left < 0)
+            left = 0;
+        if (read_frame(f, (int)left, out))
+            return -1;
+        rbuf_t peek = *out;
+        if (rb_u32(&peek) != FMH_CK)
+            return 0;
+        if (serve_cryptoki(r, f, &peek))
+            return -1;
+    }
+}
+
 static void stop_host(fm_t *f)
 {
     if (f->link >= 0)
@@ -223,8 +289,8 @@ static void start_host(fm_registry_t *r, fm_t *f)
     sv[0] = -1;
     wire_reader_init(&f->rd);
     rbuf_t rb;
-    int wait = getenv("SOFTFM_FMHOST_WRAPPER") ? 120000 : START_TIMEOUT_MS;
-    if (read_frame(f, wait, &rb)) {
+    int wait = getenv("SOFTFM_FMHOST_WRAPPER") ? INT_MAX : START_TIMEOUT_MS;
+    if (await(r, f, wait, &rb)) {
         stop_host(f);
         set_why(f, "its process ended or hung before Startup returned");
         goto out;
@@ -622,7 +688,7 @@ enum fm_result fm_call(fm_registry_t *r, uint16_t number, uint32_t pid, uint32_t
     int ms = timeout_ms ? (timeout_ms > INT_MAX ? INT_MAX : (int)timeout_ms) : DEFAULT_TIMEOUT_MS;
     if (getenv("SOFTFM_FMHOST_WRAPPER"))
         ms = INT_MAX; /* under a debugger, time stands still */
-    if (sent || read_frame(f, ms, &rb)) {
+    if (sent || await(r, f, ms, &rb)) {
         bool broke = sent || wait_readable(f->link, 0) == 1;
         host_lost(r, f, sent ? "before taking a request" : broke ? "while handling a request"
                                                                : "after overrunning its time "
@@ -681,7 +747,7 @@ void fm_app_closed(fm_registry_t *r, uint32_t pid)
             wb_u32(&w, FMH_APP_CLOSE);
             wb_u32(&w, pid);
             rbuf_t rb;
-            if (wire_send(f->link, &w) || read_frame(f, DEFAULT_TIMEOUT_MS, &rb) ||
+            if (wire_send(f->link, &w) || await(r, f, DEFAULT_TIMEOUT_MS, &rb) ||
                 rb_u32(&rb) != FMH_DONE)
                 host_lost(r, f, "while told of a host process's end", true);
             wb_free(&w);

@@ -12,7 +12,7 @@
 
 #include "fmhost.h"
 
-fmhost_t fmh = { .trace_fd = -1, .app_id = FMH_NO_APP, .oid = FMH_NO_APP };
+fmhost_t fmh = { .link = -1, .trace_fd = -1, .app_id = FMH_NO_APP, .oid = FMH_NO_APP };
 
 /* ---- trace ---- */
 
@@ -298,8 +298,9 @@ static unsigned long c_get_app_id(void)
 
 static void c_set_app_id(unsigned long id)
 {
+    /* AppIds are 32 bits: (unsigned long)-1 is FM_DEFAULT_PID. */
     if (fmh.current || fmh.in_notify)
-        fmh.app_id = id;
+        fmh.app_id = id & 0xFFFFFFFFul;
 }
 
 static unsigned long c_get_oid_current(void)
@@ -335,7 +336,7 @@ static void c_clock(uint32_t *secs, uint32_t *ns)
 #define FILL_R(ret, name, params, args) .name = name,
 #define FILL_V(name, params, args) .name = name,
 
-const fm_calls_t fmh_calls = {
+fm_calls_t fmh_calls = {
     .version = FM_CALLS_VERSION,
     .size = sizeof(fm_calls_t),
     FM_LIBC_CALLS(FILL_R, FILL_V)

@@ -9,6 +9,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <p11-kit/pkcs11.h>
+
+#include "common.h"
 #include "fm_calls.h"
 #include "fmlink.h"
 
@@ -30,6 +33,8 @@ typedef struct fmh_req {
 
 typedef struct fmhost {
     uint16_t number;
+    int link;                 /* to softfmd */
+    wire_reader_t rd;         /* frames from softfmd */
     int trace_fd;
     enum fmh_model model;
     void *dispatch;
@@ -41,7 +46,11 @@ typedef struct fmhost {
 } fmhost_t;
 
 extern fmhost_t fmh;
-extern const fm_calls_t fmh_calls;
+extern fm_calls_t fmh_calls;
+
+/* cryptoki.c: the FM's Cryptoki, and forgetting an AppId that has ended. */
+const CK_FUNCTION_LIST *fmh_cryptoki(void);
+void fmh_ck_app_closed(unsigned long app);
 
 void fmh_trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -22,11 +22,10 @@ typedef uint32_t (*startup_fn)(void);
 typedef void (*random_fn)(void *token, void *req, uint32_t len);
 typedef int (*stream_fn)(void *token);
 
-static int link_fd = -1;
 
 static int send_frame(wbuf_t *w)
 {
-    int rc = wire_send(link_fd, w);
+    int rc = wire_send(fmh.link, w);
     wb_reset(w);
     return rc;
 }
@@ -55,12 +54,21 @@ static void handle_request(rbuf_t *r, wbuf_t *w)
     q.oid = rb_u32(r);
     q.reply_cap = rb_u32(r);
     size_t len;
-    q.req = rb_bytes(r, &len);
-    q.req_len = (uint32_t)len;
+    const uint8_t *in = rb_bytes(r, &len);
     if (!rb_done(r)) {
         fmh_trace("malformed request from the HSM\n");
         exit(4);
     }
+    /* The FM gets a copy: the link's buffer is reused by its Cryptoki calls. */
+    uint8_t *copy = malloc(len ? len : 1);
+    if (!copy) {
+        fmh_trace("out of memory for a request of %zu bytes\n", len);
+        exit(5);
+    }
+    if (len)
+        memcpy(copy, in, len);
+    q.req = copy;
+    q.req_len = (uint32_t)len;
     fmh.current = &q;
     fmh.app_id = q.pid;
     fmh.oid = q.oid;
@@ -91,6 +99,8 @@ static void handle_request(rbuf_t *r, wbuf_t *w)
         secure_zero(q.reply, q.reply_room);
         free(q.reply);
     }
+    secure_zero(copy, len);
+    free(copy);
     if (send_frame(w))
         exit(0);
 }
@@ -107,6 +117,7 @@ static void handle_app_close(rbuf_t *r, wbuf_t *w)
         fmh.in_notify = false;
         fmh.app_id = FMH_NO_APP;
     }
+    fmh_ck_app_closed(pid); /* the daemon has closed its sessions */
     wb_u32(w, FMH_DONE);
     if (send_frame(w))
         exit(0);
@@ -165,11 +176,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: softfm-fmhost LINK-FD IMAGE-FD TRACE-FD NUMBER\n");
         return 2;
     }
-    link_fd = parse_fd(argv[1]);
+    fmh.link = parse_fd(argv[1]);
     int image_fd = parse_fd(argv[2]);
     fmh.trace_fd = parse_fd(argv[3]);
     long number = strtol(argv[4], NULL, 0);
-    if (link_fd < 0 || image_fd < 0 || fmh.trace_fd < 0 || number <= 0 || number > 0xFFFF)
+    if (fmh.link < 0 || image_fd < 0 || fmh.trace_fd < 0 || number <= 0 || number > 0xFFFF)
         return 2;
     fmh.number = (uint16_t)number;
     signal(SIGPIPE, SIG_IGN);
@@ -193,6 +204,8 @@ int main(int argc, char **argv)
         fail(&w, "the image has no softfm_fm_calls (not linked with libfmsupt.a)");
     if (!startup)
         fail(&w, "the image has no Startup function");
+    fmh_calls.ck = fmh_cryptoki();
+    wire_reader_init(&fmh.rd);
     *slot = &fmh_calls;
     catch_crashes();
 
@@ -205,12 +218,10 @@ int main(int argc, char **argv)
     if (send_frame(&w))
         return 0;
 
-    wire_reader_t rd;
-    wire_reader_init(&rd);
     for (;;) {
         const uint8_t *frame;
         size_t len;
-        if (wire_read(link_fd, &rd, 0, &frame, &len))
+        if (wire_read(fmh.link, &fmh.rd, 0, &frame, &len))
             break; /* the daemon closed the link: stop */
         rbuf_t r;
         rb_init(&r, frame, len);
@@ -221,7 +232,7 @@ int main(int argc, char **argv)
             handle_app_close(&r, &w);
         else
             break;
-        wire_reader_wipe(&rd, 1u << 20);
+        wire_reader_wipe(&fmh.rd, 1u << 20);
     }
     return 0;
 }

@@ -305,6 +305,13 @@ int hsm_policy_get(hsm_t *h, const char *name, unsigned long *value)
     return -1;
 }
 
+_Thread_local bool hsm_privileged;
+
+void hsm_set_privileged(bool on)
+{
+    hsm_privileged = on;
+}
+
 store_t *hsm_store(hsm_t *h)
 {
     return h->store;

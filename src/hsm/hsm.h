@@ -194,6 +194,12 @@ CK_RV hsm_admin_policy_set(hsm_t *h, const CK_UTF8CHAR *so_pin, CK_ULONG len,
 CK_RV hsm_admin_check(hsm_t *h, const CK_UTF8CHAR *so_pin, CK_ULONG len);
 /* A policy's value by name; -1 if there is no such policy. */
 int hsm_policy_get(hsm_t *h, const char *name, unsigned long *value);
+/* For the calling thread's next requests: an FM under
+   CT_SetPrivilegeLevel(PRIVILEGE_OVERRIDE), which may read sensitive
+   attributes and use keys regardless of their usage attributes. Never set
+   for a host application's requests. */
+void hsm_set_privileged(bool on);
+
 /* The store the HSM keeps its state in (FMs keep theirs there too). */
 struct store;
 struct store *hsm_store(hsm_t *h);

@@ -152,6 +152,8 @@ app_token_t *app_token(app_t *a, uint32_t token_id, bool create);
 CK_USER_TYPE login_state(hsm_t *h, app_id_t app, const token_t *tok);
 token_t *token_by_slot(hsm_t *h, CK_SLOT_ID slot);
 const char *policy_name(enum policy_id id);
+/* The calling thread's requests come from an FM with override privilege. */
+extern _Thread_local bool hsm_privileged;
 
 /* session.c */
 /* Look up a session of app and take a reference (h->lock held). */

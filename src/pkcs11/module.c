@@ -8,7 +8,6 @@
  * until it calls C_Initialize, as PKCS#11 v2.40 section 6.7.1 asks.
  */
 #include <pthread.h>
-#include <stdarg.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -75,51 +74,6 @@ void p11_end(call_t *c)
     if (c->conn)
         client_end(mod.client, c->conn);
     c->conn = NULL;
-}
-
-CK_RV p11_get_output(call_t *c, CK_RV rv, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
-{
-    if (rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL)
-        return rv;
-    uint64_t got = rb_u64(&c->r);
-    if (c->r.err)
-        return CKR_DEVICE_ERROR;
-    if (rv == CKR_OK && out) {
-        const uint8_t *p = rb_raw(&c->r, (size_t)got);
-        if (!p || got > *out_len)
-            return CKR_DEVICE_ERROR;
-        if (got)
-            memcpy(out, p, (size_t)got);
-    }
-    *out_len = (CK_ULONG)got;
-    return rv;
-}
-
-CK_RV p11_init_op(uint32_t op, uint8_t dir, CK_SESSION_HANDLE s, CK_MECHANISM_PTR m,
-                  CK_OBJECT_HANDLE key)
-{
-    opkind_t kind = OPK_NONE;
-    if (op == OP_CRYPT_INIT)
-        kind = dir ? OPK_DECRYPT : OPK_ENCRYPT;
-    else if (op == OP_SIGN_INIT)
-        kind = dir ? OPK_VERIFY : OPK_SIGN;
-    return p11_start(kind, op, s, dir, m, true, key);
-}
-
-CK_RV p11_simple(uint32_t op, int nargs, ...)
-{
-    call_t c;
-    CK_RV rv = p11_begin(&c, op);
-    if (rv)
-        return rv;
-    va_list ap;
-    va_start(ap, nargs);
-    for (int i = 0; i < nargs; i++)
-        wb_u64(c.w, va_arg(ap, CK_ULONG));
-    va_end(ap);
-    rv = p11_send(&c);
-    p11_end(&c);
-    return rv;
 }
 
 CK_RV C_Initialize(CK_VOID_PTR pInitArgs)

@@ -75,6 +75,22 @@ static void conn_forget(conn_t *c)
     free(c);
 }
 
+/* An FM's Cryptoki request: PKCS#11 requests only (no administration and
+   no messages to FMs, which could wait on the FM itself). */
+static int fm_cryptoki(void *ctx, uint32_t app, int privilege, const uint8_t *req, size_t len,
+                       wbuf_t *reply)
+{
+    if (len >= 4 && be32_get(req) >= OP_MD_SEND) {
+        wb_reset(reply);
+        wb_u32(reply, CKR_FUNCTION_NOT_SUPPORTED);
+        return 0;
+    }
+    hsm_set_privileged(privilege == 1);
+    int rc = dispatch((hsm_t *)ctx, app, req, len, reply);
+    hsm_set_privileged(false);
+    return rc;
+}
+
 static void *serve(void *arg)
 {
     conn_t *c = arg;
@@ -329,6 +345,7 @@ int main(int argc, char **argv)
         hsm_close(srv.hsm);
         return 1;
     }
+    fm_registry_set_cryptoki(srv.fms, fm_cryptoki, srv.hsm);
     dispatch_set_fms(srv.fms);
     srv.listen_fd = listen_on(sock);
     if (srv.listen_fd < 0 || pipe2(srv.wake, O_CLOEXEC)) {

@@ -155,3 +155,59 @@ int hsm_setup(CK_FUNCTION_LIST_PTR p, const char *sock, CK_SLOT_ID *slot)
         return -1;
     return 0;
 }
+
+/* An administration request with the HSM SO PIN: returns the daemon's
+   status; *reason gets the text that comes with a refusal. */
+CK_RV admin(const char *sock, uint32_t op, const void *arg, size_t len, int with_flags, const char *pin,
+                   char *reason, size_t cap)
+{
+    client_t *c = client_new(sock);
+    client_conn_t *k;
+    wbuf_t *w;
+    rbuf_t r;
+    CK_RV st = CKR_GENERAL_ERROR;
+    if (client_begin(c, op, &k, &w) == CKR_OK) {
+        wb_bytes(w, pin, strlen(pin));
+        if (with_flags)
+            wb_u8(w, 1);
+        if (arg)
+            wb_bytes(w, arg, len);
+        if (client_call(c, k, &st, &r) == CKR_OK && st != CKR_OK && reason) {
+            size_t n;
+            const uint8_t *t = rb_bytes(&r, &n);
+            snprintf(reason, cap, "%.*s", t ? (int)n : 0, t ? (const char *)t : "");
+        }
+        client_end(c, k);
+    }
+    client_free(c);
+    return st;
+}
+
+CK_RV set_policy(const char *sock, const char *name, uint64_t v)
+{
+    client_t *c = client_new(sock);
+    client_conn_t *k;
+    wbuf_t *w;
+    rbuf_t r;
+    CK_RV st = CKR_GENERAL_ERROR;
+    if (client_begin(c, OP_ADMIN_POLICY_SET, &k, &w) == CKR_OK) {
+        wb_bytes(w, T_SO_PIN, strlen(T_SO_PIN));
+        wb_bytes(w, name, strlen(name));
+        wb_u64(w, v);
+        (void)client_call(c, k, &st, &r);
+        client_end(c, k);
+    }
+    client_free(c);
+    return st;
+}
+
+uint8_t *read_file(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    uint8_t *buf = malloc(4 << 20);
+    *n = buf ? fread(buf, 1, 4 << 20, f) : 0;
+    fclose(f);
+    return buf;
+}

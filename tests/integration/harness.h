@@ -6,6 +6,8 @@
 #define SOFTFM_HARNESS_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <p11-kit/pkcs11.h>
 
@@ -28,5 +30,14 @@ CK_FUNCTION_LIST_PTR module_load(void);
 #define T_PSO_PIN "part-so-pin"
 #define T_USER_PIN "user-pin-1"
 int hsm_setup(CK_FUNCTION_LIST_PTR p, const char *sock, CK_SLOT_ID *slot);
+
+/* An administration request with the HSM SO PIN pin: u8 flags when
+   with_flags, then arg as bytes when given. Returns the daemon's status;
+   *reason gets the text that comes with a refusal. */
+CK_RV admin(const char *sock, uint32_t op, const void *arg, size_t len, int with_flags,
+            const char *pin, char *reason, size_t cap);
+CK_RV set_policy(const char *sock, const char *name, uint64_t v);
+/* A whole file (at most 4 MiB), malloc'ed. */
+uint8_t *read_file(const char *path, size_t *n);
 
 #endif

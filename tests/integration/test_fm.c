@@ -38,69 +38,13 @@ static uint32_t ntohl_(const uint8_t *b)
 }
 static CK_SLOT_ID slot;
 
-/* An administration request with the HSM SO PIN: returns the daemon's
-   status; *reason gets the text that comes with a refusal. */
-static CK_RV admin(uint32_t op, const void *arg, size_t len, int with_flags, const char *pin,
-                   char *reason, size_t cap)
-{
-    client_t *c = client_new(d.sock);
-    client_conn_t *k;
-    wbuf_t *w;
-    rbuf_t r;
-    CK_RV st = CKR_GENERAL_ERROR;
-    if (client_begin(c, op, &k, &w) == CKR_OK) {
-        wb_bytes(w, pin, strlen(pin));
-        if (with_flags)
-            wb_u8(w, 1);
-        if (arg)
-            wb_bytes(w, arg, len);
-        if (client_call(c, k, &st, &r) == CKR_OK && st != CKR_OK && reason) {
-            size_t n;
-            const uint8_t *t = rb_bytes(&r, &n);
-            snprintf(reason, cap, "%.*s", t ? (int)n : 0, t ? (const char *)t : "");
-        }
-        client_end(c, k);
-    }
-    client_free(c);
-    return st;
-}
-
-static CK_RV set_policy(const char *name, uint64_t v)
-{
-    client_t *c = client_new(d.sock);
-    client_conn_t *k;
-    wbuf_t *w;
-    rbuf_t r;
-    CK_RV st = CKR_GENERAL_ERROR;
-    if (client_begin(c, OP_ADMIN_POLICY_SET, &k, &w) == CKR_OK) {
-        wb_bytes(w, T_SO_PIN, strlen(T_SO_PIN));
-        wb_bytes(w, name, strlen(name));
-        wb_u64(w, v);
-        (void)client_call(c, k, &st, &r);
-        client_end(c, k);
-    }
-    client_free(c);
-    return st;
-}
-
-static uint8_t *read_file(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    uint8_t *buf = malloc(4 << 20);
-    *n = buf ? fread(buf, 1, 4 << 20, f) : 0;
-    fclose(f);
-    return buf;
-}
-
 static CK_RV load_hello(char *reason, size_t cap)
 {
     size_t n;
     uint8_t *img = read_file(getenv("SOFTFM_HELLO_FM"), &n);
     if (!img)
         return CKR_GENERAL_ERROR;
-    CK_RV rv = admin(OP_ADMIN_FM_LOAD, img, n, 1, T_SO_PIN, reason, cap);
+    CK_RV rv = admin(d.sock, OP_ADMIN_FM_LOAD, img, n, 1, T_SO_PIN, reason, cap);
     free(img);
     return rv;
 }
@@ -168,25 +112,25 @@ static void test_load_rules(void **state)
     /* Off by default: the development policy must be switched on. */
     assert_int_equal(load_hello(why, sizeof why), SFM_R_POLICY);
     assert_non_null(strstr(why, "allow-unsigned-fms"));
-    assert_int_equal(set_policy("allow-unsigned-fms", 2), CKR_ARGUMENTS_BAD);
-    assert_int_equal(set_policy("allow-unsigned-fms", 1), CKR_OK);
+    assert_int_equal(set_policy(d.sock, "allow-unsigned-fms", 2), CKR_ARGUMENTS_BAD);
+    assert_int_equal(set_policy(d.sock, "allow-unsigned-fms", 1), CKR_OK);
     /* Not FMs at all. */
     static const uint8_t junk[] = "definitely not an ELF image";
-    assert_int_equal(admin(OP_ADMIN_FM_LOAD, junk, sizeof junk, 1, T_SO_PIN, why, sizeof why),
+    assert_int_equal(admin(d.sock, OP_ADMIN_FM_LOAD, junk, sizeof junk, 1, T_SO_PIN, why, sizeof why),
                      SFM_R_BAD_IMAGE);
     assert_string_equal(why, "not an ELF file");
     size_t n;
     uint8_t *own = read_file("/bin/true", &n);
     assert_non_null(own);
-    assert_int_equal(admin(OP_ADMIN_FM_LOAD, own, n, 1, T_SO_PIN, why, sizeof why), SFM_R_BAD_IMAGE);
+    assert_int_equal(admin(d.sock, OP_ADMIN_FM_LOAD, own, n, 1, T_SO_PIN, why, sizeof why), SFM_R_BAD_IMAGE);
     free(own);
     /* The wrong SO PIN loads nothing. */
     uint8_t *img = read_file(getenv("SOFTFM_HELLO_FM"), &n);
     assert_non_null(img);
-    assert_int_equal(admin(OP_ADMIN_FM_LOAD, img, n, 1, "wrong-pin", NULL, 0), CKR_PIN_INCORRECT);
+    assert_int_equal(admin(d.sock, OP_ADMIN_FM_LOAD, img, n, 1, "wrong-pin", NULL, 0), CKR_PIN_INCORRECT);
     /* A truncated image is refused, every way it is cut. */
     for (size_t cut = 0; cut < n; cut += n / 7 + 1)
-        assert_int_not_equal(admin(OP_ADMIN_FM_LOAD, img, cut, 1, T_SO_PIN, NULL, 0), CKR_OK);
+        assert_int_not_equal(admin(d.sock, OP_ADMIN_FM_LOAD, img, cut, 1, T_SO_PIN, NULL, 0), CKR_OK);
     free(img);
     assert_int_equal(load_hello(why, sizeof why), CKR_OK);
     assert_int_equal(load_hello(why, sizeof why), SFM_R_EXISTS);
@@ -420,10 +364,10 @@ static void test_hsm_restart_and_delete(void **state)
         rv = call(HELLO_ECHO, "back", 4, 0, out, sizeof out, &got, &st);
     assert_int_equal(rv, MDR_OK);
     assert_memory_equal(out, "back", 4);
-    assert_int_equal(admin(OP_ADMIN_FM_DELETE, "hello", 5, 0, "wrong-pin", NULL, 0),
+    assert_int_equal(admin(d.sock, OP_ADMIN_FM_DELETE, "hello", 5, 0, "wrong-pin", NULL, 0),
                      CKR_PIN_INCORRECT);
-    assert_int_equal(admin(OP_ADMIN_FM_DELETE, "nosuch", 6, 0, T_SO_PIN, NULL, 0), SFM_R_NOT_FOUND);
-    assert_int_equal(admin(OP_ADMIN_FM_DELETE, "0x0300", 6, 0, T_SO_PIN, NULL, 0), CKR_OK);
+    assert_int_equal(admin(d.sock, OP_ADMIN_FM_DELETE, "nosuch", 6, 0, T_SO_PIN, NULL, 0), SFM_R_NOT_FOUND);
+    assert_int_equal(admin(d.sock, OP_ADMIN_FM_DELETE, "0x0300", 6, 0, T_SO_PIN, NULL, 0), CKR_OK);
     assert_int_equal(call(HELLO_ECHO, "gone", 4, 0, out, sizeof out, &got, &st),
                      MDR_FM_NOT_AVAILABLE);
     /* And it stays deleted across a restart. */
