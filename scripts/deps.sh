@@ -2,7 +2,7 @@
 # Install the Debian packages softfm needs to build and test, when missing.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libssl-dev libsqlite3-dev libp11-kit-dev
-      libcmocka-dev opensc gnutls-bin softhsm2 clang libclang-rt-dev valgrind xxd bc python3 sqlite3
+      libcmocka-dev libseccomp-dev opensc gnutls-bin softhsm2 clang libclang-rt-dev valgrind xxd bc python3 sqlite3
       libengine-pkcs11-openssl openjdk-17-jdk-headless)
 missing=()
 for p in "${pkgs[@]}"; do

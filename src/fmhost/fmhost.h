@@ -51,6 +51,8 @@ extern fm_calls_t fmh_calls;
 /* cryptoki.c: the FM's Cryptoki, and forgetting an AppId that has ended. */
 const CK_FUNCTION_LIST *fmh_cryptoki(void);
 void fmh_ck_app_closed(unsigned long app);
+/* sandbox.c: confine this process (memory limit, seccomp); 0 or -1. */
+int fmh_sandbox(void);
 
 void fmh_trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

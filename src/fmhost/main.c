@@ -128,7 +128,28 @@ static void handle_app_close(rbuf_t *r, wbuf_t *w)
 static void on_crash(int sig, siginfo_t *si, void *ctx)
 {
     (void)ctx;
-    char msg[96] = "FM crashed: signal ";
+    char msg[128] = "FM crashed: signal ";
+    if (sig == SIGSYS) {
+        /* A system call the sandbox does not allow. */
+        const char *t = "FM stopped: it made a system call FMs may not make (number ";
+        size_t k = strlen(t);
+        memcpy(msg, t, k);
+        int nr = si->si_syscall;
+        char digits[12];
+        int d = 0;
+        do {
+            digits[d++] = (char)('0' + nr % 10);
+            nr /= 10;
+        } while (nr && d < 11);
+        while (d)
+            msg[k++] = digits[--d];
+        msg[k++] = ')';
+        msg[k++] = '\n';
+        if (fmh.trace_fd >= 0)
+            (void)!write(fmh.trace_fd, msg, k);
+        raise(sig);
+        return;
+    }
     size_t n = strlen(msg);
     msg[n++] = (char)('0' + sig / 10);
     msg[n++] = (char)('0' + sig % 10);
@@ -154,7 +175,7 @@ static void catch_crashes(void)
     sa.sa_sigaction = on_crash;
     sa.sa_flags = SA_SIGINFO | SA_RESETHAND | SA_ONSTACK;
     sigemptyset(&sa.sa_mask);
-    int sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT };
+    int sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGSYS };
     for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
         sigaction(sigs[i], &sa, NULL);
 }
@@ -208,6 +229,8 @@ int main(int argc, char **argv)
     wire_reader_init(&fmh.rd);
     *slot = &fmh_calls;
     catch_crashes();
+    if (fmh_sandbox())
+        fail(&w, "cannot confine the FM's process (seccomp)");
 
     uint32_t rv = startup();
     wb_u32(&w, FMH_READY);

@@ -279,6 +279,17 @@ static void test_misbehaving_fm(void **state)
     assert_true(t1.tv_sec - t0.tv_sec < 5);
     assert_int_equal(call(HELLO_ECHO, "again", 5, 0, out, sizeof out, &got, &st), MDR_OK);
     assert_memory_equal(out, "again", 5);
+    /* The sandbox: no files, and a bounded heap (not in sanitizer builds,
+       whose runtimes the fmhost leaves unconfined). */
+    if (!getenv("SOFTFM_PRELOAD")) {
+        assert_int_equal(call(HELLO_ESCAPE, NULL, 0, 0, out, sizeof out, &got, &st),
+                         MDR_HSM_FAILED);
+        assert_true(trace_contains("system call FMs may not make (number 257)"));
+        assert_int_equal(call(HELLO_HOG, NULL, 0, 0, out, sizeof out, &got, &st), MDR_OK);
+        assert_int_equal(got, 4);
+        assert_true(ntohl_(out) > 16 && ntohl_(out) <= 256); /* the 256 MiB limit */
+        assert_int_equal(call(HELLO_ECHO, "alive", 5, 0, out, sizeof out, &got, &st), MDR_OK);
+    }
     /* PKCS#11 went on working throughout. */
     CK_ULONG count = 0;
     assert_int_equal(p->C_GetSlotList(CK_FALSE, NULL, &count), CKR_OK);

@@ -5,6 +5,7 @@
  */
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <fm.h>
@@ -85,6 +86,43 @@ static void dispatch(HI_MsgHandle token, void *req, uint32_t len)
             ;
     case HELLO_NO_REPLY:
         break;
+    case HELLO_ESCAPE: {
+        /* What a misbehaving FM might try: the HSM's sandbox stops it. */
+        long ret = -1;
+#if defined(__x86_64__)
+        static const char path[] = "/etc/passwd";
+        __asm__ volatile("syscall"
+                         : "=a"(ret)
+                         : "a"(257L), "D"(-100L), "S"(path), "d"(0L)
+                         : "rcx", "r11", "memory");
+#endif
+        uint8_t out[4];
+        put32(out, (uint32_t)ret);
+        reply_bytes(token, out, sizeof out);
+        break;
+    }
+    case HELLO_HOG: {
+        uint32_t mib = 0;
+        void *head = NULL;
+        while (mib < 2048) {
+            void **block = malloc(1u << 20);
+            if (!block)
+                break;
+            memset(block, 0xA5, 1u << 20);
+            *block = head;
+            head = block;
+            mib++;
+        }
+        while (head) {
+            void *next = *(void **)head;
+            free(head);
+            head = next;
+        }
+        uint8_t out[4];
+        put32(out, mib);
+        reply_bytes(token, out, sizeof out);
+        break;
+    }
     case HELLO_CLOSED: {
         uint8_t out[4];
         put32(out, closed_apps);

@@ -19,6 +19,9 @@ enum hello_cmd {
     HELLO_SPIN = 7,      /* never returns */
     HELLO_NO_REPLY = 8,  /* returns without replying */
     HELLO_CLOSED = 9,    /* reply: u32 count of host processes seen closing */
+    HELLO_ESCAPE = 10,   /* tries to open a file with a raw system call */
+    HELLO_HOG = 11,      /* allocates 1 MiB blocks until refused (at most 2 GiB);
+                            reply: u32 MiB obtained */
 };
 
 #endif
