@@ -30,6 +30,7 @@
 
 #define DEFAULT_MEMORY_MB 256
 
+#ifndef SANITIZED
 static const int allowed[] = {
     SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(readv), SCMP_SYS(writev),
     SCMP_SYS(recvfrom), SCMP_SYS(sendto), SCMP_SYS(recvmsg), SCMP_SYS(sendmsg),
@@ -51,6 +52,7 @@ static int memory_limit(void)
     struct rlimit rl = { mb << 20, mb << 20 };
     return setrlimit(RLIMIT_DATA, &rl);
 }
+#endif
 
 int fmh_sandbox(void)
 {
