@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -132,10 +133,32 @@ static int wait_readable(int fd, int ms)
     }
 }
 
+/* Poll without sleeping for up to the spin budget: an FM that answers in
+   microseconds should not pay for waking this thread on another core. */
+static bool spin_readable(int fd)
+{
+    static unsigned spin_us = UINT_MAX;
+    if (spin_us == UINT_MAX)
+        spin_us = wire_spin_setting();
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (unsigned i = 0;; i++) {
+        if (wait_readable(fd, 0) == 1)
+            return true;
+        sched_yield();
+        if ((i & 15) == 15) {
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            long us = (long)(now.tv_sec - t0.tv_sec) * 1000000L + (now.tv_nsec - t0.tv_nsec) / 1000L;
+            if (us >= (long)spin_us)
+                return false;
+        }
+    }
+}
+
 /* Read one frame from the fmhost within ms. */
 static int read_frame(fm_t *f, int ms, rbuf_t *out)
 {
-    if (f->rd.end == f->rd.start && wait_readable(f->link, ms) != 1)
+    if (f->rd.end == f->rd.start && !spin_readable(f->link) && wait_readable(f->link, ms) != 1)
         return -1;
     const uint8_t *frame;
     size_t len;

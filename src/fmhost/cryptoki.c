@@ -80,7 +80,7 @@ static CK_RV exchange(wbuf_t *req, CK_RV *status, rbuf_t *r)
     wb_bytes(&f, payload, len);
     const uint8_t *frame;
     size_t n;
-    int bad = wire_send(fmh.link, &f) || wire_read(fmh.link, &fmh.rd, 0, &frame, &n);
+    int bad = wire_send(fmh.link, &f) || wire_read(fmh.link, &fmh.rd, fmh.spin_us, &frame, &n);
     secure_zero(f.p, f.len);
     wb_free(&f);
     if (bad)

@@ -35,6 +35,7 @@ typedef struct fmhost {
     uint16_t number;
     int link;                 /* to softfmd */
     wire_reader_t rd;         /* frames from softfmd */
+    unsigned spin_us;         /* polling before a blocking read */
     int trace_fd;
     enum fmh_model model;
     void *dispatch;

@@ -204,6 +204,7 @@ int main(int argc, char **argv)
     if (fmh.link < 0 || image_fd < 0 || fmh.trace_fd < 0 || number <= 0 || number > 0xFFFF)
         return 2;
     fmh.number = (uint16_t)number;
+    fmh.spin_us = wire_spin_setting();
     signal(SIGPIPE, SIG_IGN);
     /* The FM does not outlive the HSM, even while it is busy. (Not
        PR_SET_PDEATHSIG: that follows the daemon thread that started us.) */
@@ -244,7 +245,7 @@ int main(int argc, char **argv)
     for (;;) {
         const uint8_t *frame;
         size_t len;
-        if (wire_read(fmh.link, &fmh.rd, 0, &frame, &len))
+        if (wire_read(fmh.link, &fmh.rd, fmh.spin_us, &frame, &len))
             break; /* the daemon closed the link: stop */
         rbuf_t r;
         rb_init(&r, frame, len);
