@@ -34,6 +34,8 @@
 #define DEFAULT_TIMEOUT_MS 5000
 #define MAX_FMS 64
 #define MAX_USERS 256
+/* A trace file is kept to this size: past it, its older half goes. */
+#define TRACE_MAX_DEFAULT (4u << 20)
 
 typedef struct fm {
     pthread_mutex_t lock;         /* one request at a time */
@@ -118,6 +120,37 @@ static void trace_line(fm_registry_t *r, fm_t *f, const char *fmt, ...)
     va_end(ap);
     if (n > 0)
         (void)!write(fd, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+    close(fd);
+}
+
+/* Keep an FM's trace bounded: when it has grown past the limit
+   (SOFTFM_FM_TRACE_MAX bytes), keep its newer half, from a line start. The
+   fmhost appends (O_APPEND), so it writes on at the new end. Called while
+   the FM is idle (f->lock held). */
+static void trace_trim(fm_registry_t *r, fm_t *f)
+{
+    const char *env = getenv("SOFTFM_FM_TRACE_MAX");
+    unsigned long max = env && *env ? strtoul(env, NULL, 10) : TRACE_MAX_DEFAULT;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s.log", r->trace_dir, f->info.name);
+    struct stat st;
+    if (max < 1024 || stat(path, &st) || (unsigned long)st.st_size <= max)
+        return;
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    size_t keep = max / 2;
+    char *buf = malloc(keep);
+    ssize_t n = buf ? pread(fd, buf, keep, st.st_size - (off_t)keep) : -1;
+    if (n > 0) {
+        char *start = memchr(buf, '\n', (size_t)n);
+        start = start ? start + 1 : buf;
+        size_t len = (size_t)n - (size_t)(start - buf);
+        static const char note[] = "[older trace lines dropped]\n";
+        if (ftruncate(fd, 0) == 0 && pwrite(fd, note, sizeof note - 1, 0) >= 0)
+            (void)!pwrite(fd, start, len, (off_t)(sizeof note - 1));
+    }
+    free(buf);
     close(fd);
 }
 
@@ -755,6 +788,7 @@ enum fm_result fm_call(fm_registry_t *r, uint16_t number, uint32_t pid, uint32_t
     *reply_len = n;
     wire_reader_wipe(&f->rd, 1u << 20);
 out:
+    trace_trim(r, f);
     pthread_mutex_unlock(&f->lock);
     release(r, f);
     return res;

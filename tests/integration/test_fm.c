@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -65,6 +66,7 @@ static MD_RV call(uint32_t cmd, const void *data, uint32_t len, uint32_t timeout
 static int group_setup(void **state)
 {
     (void)state;
+    setenv("SOFTFM_FM_TRACE_MAX", "65536", 1); /* for the daemon: a small trace */
     if (daemon_start(&d))
         return -1;
     setenv("SOFTFM_SOCKET", d.sock, 1);
@@ -305,6 +307,23 @@ static void test_trace(void **state)
     assert_int_equal(st, 0);
     assert_true(trace_contains("hello: a line for the trace"));
     assert_true(trace_contains("the data (20 bytes)"));
+    /* The trace stays bounded: its older half goes, the newest stays. */
+    char line[1001];
+    memset(line, 'x', sizeof line - 1);
+    line[sizeof line - 1] = '\0';
+    for (int i = 0; i < 100; i++) {
+        snprintf(line, 12, "line%06d:", i);
+        line[11] = 'x';
+        assert_int_equal(call(HELLO_TRACE, line, 1000, 0, NULL, 0, NULL, &st), MDR_OK);
+    }
+    char path[512];
+    snprintf(path, sizeof path, "%s/fm-trace/hello.log", d.data);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    assert_true(sb.st_size <= 65536 + 8192);
+    assert_true(trace_contains("[older trace lines dropped]"));
+    assert_true(trace_contains("line000099:"));
+    assert_false(trace_contains("line000001:"));
 }
 
 static int host_process(void *arg)
