@@ -10,7 +10,8 @@
  *     FMH_REQUEST  u32 pid, u32 oid, u32 reply capacity, bytes request
  *                  -> FMH_REPLY u32 FM status, u8 replied (0: the FM did not
  *                     reply and the status is the fmhost's), bytes reply
- *     FMH_APP_CLOSE u32 pid -> FMH_DONE
+ *     FMH_APP_CLOSE u32 pid, u8 last (no host process it served is left)
+ *                  -> FMH_DONE
  *   fmhost -> daemon, while it handles any of those (or runs Startup):
  *     FMH_CK       u32 AppId, u8 privilege, bytes request (a request of the
  *                  PKCS#11 wire, proto.h) -> FMH_CK_REPLY bytes reply

@@ -819,6 +819,7 @@ void fm_app_closed(fm_registry_t *r, uint32_t pid)
             wb_init(&w);
             wb_u32(&w, FMH_APP_CLOSE);
             wb_u32(&w, pid);
+            wb_u8(&w, f->nusers == 0);
             rbuf_t rb;
             if (wire_send(f->link, &w) || await(r, f, DEFAULT_TIMEOUT_MS, &rb) ||
                 rb_u32(&rb) != FMH_DONE)

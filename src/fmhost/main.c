@@ -108,14 +108,17 @@ static void handle_request(rbuf_t *r, wbuf_t *w)
 static void handle_app_close(rbuf_t *r, wbuf_t *w)
 {
     uint32_t pid = rb_u32(r);
+    uint8_t last = rb_u8(r);
     if (!rb_done(r))
         exit(4);
     if (fmh.notify) {
         fmh.in_notify = true;
         fmh.app_id = pid;
         fmh.notify(0); /* FMSW_EVENT_APP_CLOSE */
-        fmh.in_notify = false;
         fmh.app_id = FMH_NO_APP;
+        if (last)
+            fmh.notify(1); /* FMSW_EVENT_ALL_APPS_CLOSED */
+        fmh.in_notify = false;
     }
     fmh_ck_app_closed(pid); /* the daemon has closed its sessions */
     wb_u32(w, FMH_DONE);
@@ -222,13 +225,12 @@ int main(int argc, char **argv)
     close(image_fd);
     const fm_calls_t **slot = dlsym(img, FM_CALLS_SYMBOL);
     startup_fn startup = (startup_fn)dlsym(img, "Startup");
-    if (!slot)
-        fail(&w, "the image has no softfm_fm_calls (not linked with libfmsupt.a)");
     if (!startup)
         fail(&w, "the image has no Startup function");
     fmh_calls.ck = fmh_cryptoki();
     wire_reader_init(&fmh.rd);
-    *slot = &fmh_calls;
+    if (slot) /* absent when the FM calls nothing outside itself */
+        *slot = &fmh_calls;
     catch_crashes();
     if (fmh_sandbox())
         fail(&w, "cannot confine the FM's process (seccomp)");

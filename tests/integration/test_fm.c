@@ -380,6 +380,8 @@ static void test_many_hosts(void **state)
     }
     assert_int_equal(after, before + PROCS);
     assert_true(trace_contains("has ended"));
+    /* The test process itself still uses the FM: never "all closed". */
+    assert_false(trace_contains("no host process is left"));
 }
 
 static void test_hsm_restart_and_delete(void **state)

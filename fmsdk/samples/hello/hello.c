@@ -139,6 +139,8 @@ static void host_event(FMSW_HostEvent_t event)
     if (event == FMSW_EVENT_APP_CLOSE) {
         closed_apps++;
         printf("hello: host process %lu has ended\n", FM_GetCurrentPid());
+    } else if (event == FMSW_EVENT_ALL_APPS_CLOSED) {
+        printf("hello: no host process is left\n");
     }
 }
 

@@ -1,0 +1,209 @@
+/*
+ * FM images and FMs that misbehave, against a real softfmd: images the
+ * loader refuses (a library needed, a symbol undefined), Startup that
+ * crashes or fails, an FM that replies twice or writes far past its reply
+ * buffer, requests with no data; and an HSM that is unharmed throughout.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "client.h"
+#include "common.h"
+#include "harness.h"
+#include "sfm_md.h"
+
+static daemon_proc_t d;
+static char dir[512];
+
+static CK_RV load(const char *name, char *why, size_t cap)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s.bin", dir, name);
+    size_t n;
+    uint8_t *img = read_file(path, &n);
+    if (!img)
+        return CKR_GENERAL_ERROR;
+    CK_RV rv = admin(d.sock, OP_ADMIN_FM_LOAD, img, n, 1, T_SO_PIN, why, cap);
+    free(img);
+    return rv;
+}
+
+/* An FM's state, Startup status and number from the status list
+   (0xFFFFFFFF each when it is not listed). */
+static void status_of(const char *name, uint32_t *state, uint32_t *startup, uint32_t *number)
+{
+    client_t *c = client_new(d.sock);
+    client_conn_t *k;
+    wbuf_t *w;
+    rbuf_t r;
+    CK_RV st = CKR_GENERAL_ERROR;
+    *state = *startup = *number = 0xFFFFFFFFu;
+    if (client_begin(c, OP_ADMIN_FM_STATUS, &k, &w) == CKR_OK) {
+        if (client_call(c, k, &st, &r) == CKR_OK && st == CKR_OK) {
+            uint32_t n = rb_u32(&r);
+            for (uint32_t i = 0; i < n && !r.err; i++) {
+                size_t len, nmlen;
+                const uint8_t *nm = rb_bytes(&r, &nmlen);
+                uint32_t num = rb_u32(&r);
+                rb_u8(&r);
+                rb_u8(&r);
+                rb_bytes(&r, &len);
+                rb_u64(&r);
+                rb_u64(&r);
+                rb_raw(&r, 32);
+                uint32_t s = rb_u32(&r), su = rb_u32(&r);
+                rb_u32(&r);
+                rb_u8(&r);
+                rb_bytes(&r, &len);
+                size_t nl = strlen(name);
+                if (nm && nl == nmlen && !memcmp(nm, name, nl)) {
+                    *state = s;
+                    *startup = su;
+                    *number = num;
+                }
+            }
+        }
+        client_end(c, k);
+    }
+    client_free(c);
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "%s", getenv("SOFTFM_TEST_FMS"));
+    if (daemon_start(&d))
+        return -1;
+    setenv("SOFTFM_SOCKET", d.sock, 1);
+    CK_FUNCTION_LIST_PTR p = module_load();
+    CK_SLOT_ID slot;
+    if (!p || p->C_Initialize(NULL) || hsm_setup(p, d.sock, &slot) || p->C_Finalize(NULL))
+        return -1;
+    if (set_policy(d.sock, "allow-unsigned-fms", 1))
+        return -1;
+    return MD_Initialize() == MDR_OK ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    MD_Finalize();
+    daemon_cleanup(&d);
+    return 0;
+}
+
+static void test_refused_images(void **state)
+{
+    (void)state;
+    char why[256];
+    assert_int_equal(load("bad_needs_libc", why, sizeof why), SFM_R_BAD_IMAGE);
+    assert_non_null(strstr(why, "needs a shared library"));
+    assert_int_equal(load("bad_undefined", why, sizeof why), SFM_R_BAD_IMAGE);
+    assert_non_null(strstr(why, "no_such_function undefined"));
+}
+
+static void test_startup_failures(void **state)
+{
+    (void)state;
+    uint32_t st, su, num;
+    /* Loaded (kept), but not running, and status says why. */
+    assert_int_equal(load("bad_startup_crash", NULL, 0), CKR_OK);
+    status_of("badstart", &st, &su, &num);
+    assert_int_equal(st, 2); /* failed */
+    assert_int_equal(load("bad_startup_fail", NULL, 0), CKR_OK);
+    status_of("badinit", &st, &su, &num);
+    assert_int_equal(st, 2);
+    assert_int_equal(su, 0x1C); /* FM_UNSUCCESSFUL, as Startup returned it */
+    uint8_t out[8];
+    uint32_t be = fm_htobe32(3);
+    MD_Buffer_t rq[] = { { (uint8_t *)&be, 4 }, { NULL, 0 } };
+    MD_Buffer_t rs[] = { { out, sizeof out }, { NULL, 0 } };
+    assert_int_equal(MD_SendReceive(0, 0, 0x0321, rq, 0, rs, NULL, NULL), MDR_FM_NOT_AVAILABLE);
+    assert_int_equal(MD_SendReceive(0, 0, 0x0322, rq, 0, rs, NULL, NULL), MDR_FM_NOT_AVAILABLE);
+    assert_int_equal(admin(d.sock, OP_ADMIN_FM_DELETE, "badstart", 8, 0, T_SO_PIN, NULL, 0), CKR_OK);
+    assert_int_equal(admin(d.sock, OP_ADMIN_FM_DELETE, "badinit", 7, 0, T_SO_PIN, NULL, 0), CKR_OK);
+}
+
+static uint32_t misc_number;
+
+static MD_RV misc(uint32_t cmd, int with_cmd, uint32_t *value, uint32_t *status)
+{
+    uint32_t be = fm_htobe32(cmd);
+    uint8_t out[8];
+    MD_Buffer_t rq[] = { { (uint8_t *)&be, 4 }, { NULL, 0 } };
+    MD_Buffer_t rs[] = { { out, sizeof out }, { NULL, 0 } };
+    uint32_t got = 0;
+    MD_RV rv = MD_SendReceive(0, 0, (uint16_t)misc_number, with_cmd ? rq : rq + 1, 0, rs, &got,
+                              status);
+    if (value)
+        *value = got == 4 ? (uint32_t)out[0] << 24 | (uint32_t)out[1] << 16 |
+                                (uint32_t)out[2] << 8 | out[3]
+                          : 0xFFFFFFFFu;
+    return rv;
+}
+
+static int lone_user(void *arg)
+{
+    (void)arg;
+    uint32_t v, st;
+    if (MD_Initialize() != MDR_OK || misc(3, 0, &v, &st) != MDR_OK)
+        return 1;
+    return 0;
+}
+
+static void test_misbehaving_requests(void **state)
+{
+    (void)state;
+    uint32_t st, su;
+    assert_int_equal(load("bad_misc", NULL, 0), CKR_OK);
+    status_of("misc", &st, &su, &misc_number);
+    assert_int_equal(st, 1);
+    assert_true(misc_number >= 0xA000 && misc_number < 0xFFFE); /* allocated by the HSM */
+    uint32_t id = 0;
+    assert_int_equal(MD_GetFmIdFromName(0, "misc", 4, &id), MDR_OK);
+    assert_int_equal(id, misc_number);
+    /* Only the user of the FM is a process that ends: all closed, once. */
+    pid_t kid = fork();
+    assert_true(kid >= 0);
+    if (kid == 0)
+        _exit(lone_user(NULL));
+    int ws;
+    assert_int_equal(waitpid(kid, &ws, 0), kid);
+    assert_int_equal(WEXITSTATUS(ws), 0);
+    uint32_t v = 0;
+    for (int i = 0; i < 100 && v != 1; i++) {
+        usleep(20000);
+        assert_int_equal(misc(4, 1, &v, &st), MDR_OK);
+    }
+    assert_int_equal(v, 1);
+    /* A request with no data at all. */
+    assert_int_equal(misc(0, 0, &v, &st), MDR_OK);
+    assert_int_equal(v, 0);
+    /* Two replies: the first counts. */
+    assert_int_equal(misc(1, 1, NULL, &st), MDR_OK);
+    assert_int_equal(st, 0);
+    /* Writing far past the reply buffer ends the FM's process only. */
+    assert_int_equal(misc(2, 1, NULL, &st), MDR_HSM_FAILED);
+    assert_int_equal(misc(3, 1, &v, &st), MDR_OK);
+    assert_int_equal(v, 4);
+    uint32_t n;
+    assert_int_equal(MD_GetHsmCount(&n), MDR_OK);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_refused_images),
+        cmocka_unit_test(test_startup_failures),
+        cmocka_unit_test(test_misbehaving_requests),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
