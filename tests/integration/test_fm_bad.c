@@ -198,9 +198,27 @@ static void test_misbehaving_requests(void **state)
     assert_int_equal(MD_GetHsmCount(&n), MDR_OK);
 }
 
+/* The C runtime an FM may use, through the system's headers. */
+static void test_libc_fm(void **state)
+{
+    (void)state;
+    assert_int_equal(load("libc", NULL, 0), CKR_OK);
+    const char *in = "5,3,9,1 hello ff";
+    char out[256];
+    MD_Buffer_t rq[] = { { (uint8_t *)in, (uint32_t)strlen(in) }, { NULL, 0 } };
+    MD_Buffer_t rs[] = { { (uint8_t *)out, sizeof out - 1 }, { NULL, 0 } };
+    uint32_t got = 0, st = 99;
+    assert_int_equal(MD_SendReceive(0, 0, 0x0330, rq, 0, rs, &got, &st), MDR_OK);
+    assert_int_equal(st, 0);
+    out[got] = '\0';
+    assert_string_equal(out, "sorted=1,3,5,9 found=3 upper=HELLO hex=255 sum=15 div=3.2 "
+                             "date=1971-01-01 alpha=1 len=5");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_libc_fm),
         cmocka_unit_test(test_refused_images),
         cmocka_unit_test(test_startup_failures),
         cmocka_unit_test(test_misbehaving_requests),

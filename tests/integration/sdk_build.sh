@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The installed FM SDK as FM authors use it: install softfm to a temporary
+# prefix, build the hello sample with its Luna-style makefile (FMSDK=) and
+# the sg sample with its PTK-style makefile (FMDIR=), FM and host program,
+# load both images into a real softfmd and call them from their host
+# programs, linked against the vendor-style client folder (libethsm.so).
+# Needs BUILD_DIR, SOFTFMD, SOFTFM_BIN.
+set -u
+work=$(mktemp -d /tmp/softfm-sdk.XXXXXX)
+export SOFTFM_SOCKET="$work/s.sock" SOFTFM_SO_PIN=sdk-so-pin
+passed=0 failed=0
+cleanup() { [ -f "$work/data/softfmd.lock" ] && kill "$(head -n1 "$work/data/softfmd.lock")" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+ok() { passed=$((passed + 1)); echo "ok: $1"; }
+bad() { failed=$((failed + 1)); echo "FAILED: $1"; [ -f "$work/out" ] && sed 's/^/    /' "$work/out" | head -30; }
+check() { local name=$1 pattern=$2; shift 2; "$@" >"$work/out" 2>&1 && grep -qE -- "$pattern" "$work/out" && ok "$name" || bad "$name"; }
+
+cmake --install "$BUILD_DIR" --prefix "$work/prefix" >/dev/null || { echo "install failed"; exit 1; }
+sdk="$work/prefix/share/softfm/fmsdk"
+for f in include/fm.h include/fm/hsm/fm.h include/fm/common/fm_byteorder.h include/fm/host/md.h \
+         include/cryptoki.h lib/libfmsupt.a config.mk cfgbuild.mak samples/fmconfig.mk; do
+  [ -e "$sdk/$f" ] && ok "installed $f" || bad "installed $f"
+done
+for l in libethsm.so libcryptoki.so libCryptoki2_64.so; do
+  [ -e "$work/prefix/share/softfm/lunasdk/lib/$l" ] && ok "lunasdk/lib/$l" || bad "lunasdk/lib/$l"
+done
+cp -r "$sdk/samples/hello" "$sdk/samples/sg" "$work/"
+check "hello: Luna-style make" "" make -C "$work/hello" FMSDK="$sdk"
+check "sg: PTK-style make, the FM" "" make -C "$work/sg" FMDIR="$sdk"
+check "sg: PTK-style make, the host program" "" make -C "$work/sg" CONSOLE=1 FMDIR="$sdk"
+img="$work/hello/bin-$(uname -m)/hello.bin"
+readelf -d "$img" | grep -q NEEDED && bad "hello.bin imports nothing" || ok "hello.bin imports nothing"
+
+"$SOFTFMD" --data "$work/data" --socket "$SOFTFM_SOCKET"
+"$SOFTFM_BIN" hsm init --label sdk >/dev/null
+"$SOFTFM_BIN" policy set allow-unsigned-fms on >/dev/null
+check "load hello" "loaded as number 0x0300 and running" "$SOFTFM_BIN" fm load --dev "$img"
+check "load sg" "loaded as number 0x0304 and running" "$SOFTFM_BIN" fm load --dev "$work/sg/bin/sg.bin"
+check "hello-host" "^HELLO, SDK$" "$work/hello/hello-host" upper "hello, sdk"
+check "sg-host: buffers filled in order" "^12 bytes in buffers of 8: \[..a..bb.\] \[.ccc____\] \[________\]$" "$work/sg/obj-host/sg-host"
+check "sg-host: records recovered" "^record 2: ccc$" "$work/sg/obj-host/sg-host"
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
