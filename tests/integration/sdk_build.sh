@@ -24,8 +24,12 @@ done
 for l in libethsm.so libcryptoki.so libCryptoki2_64.so; do
   [ -e "$work/prefix/share/softfm/lunasdk/lib/$l" ] && ok "lunasdk/lib/$l" || bad "lunasdk/lib/$l"
 done
-cp -r "$sdk/samples/hello" "$sdk/samples/sg" "$work/"
+cp -r "$sdk/samples/hello" "$sdk/samples/sg" "$sdk/samples/stream" "$sdk/samples/login" \
+      "$sdk/samples/crypto" "$work/"
 check "hello: Luna-style make" "" make -C "$work/hello" FMSDK="$sdk"
+for s in stream login crypto; do
+  check "$s: Luna-style make" "" make -C "$work/$s" FMSDK="$sdk"
+done
 check "sg: PTK-style make, the FM" "" make -C "$work/sg" FMDIR="$sdk"
 check "sg: PTK-style make, the host program" "" make -C "$work/sg" CONSOLE=1 FMDIR="$sdk"
 img="$work/hello/bin-$(uname -m)/hello.bin"
@@ -39,5 +43,23 @@ check "load sg" "loaded as number 0x0304 and running" "$SOFTFM_BIN" fm load --de
 check "hello-host" "^HELLO, SDK$" "$work/hello/hello-host" upper "hello, sdk"
 check "sg-host: buffers filled in order" "^12 bytes in buffers of 8: \[..a..bb.\] \[.ccc____\] \[________\]$" "$work/sg/obj-host/sg-host"
 check "sg-host: records recovered" "^record 2: ccc$" "$work/sg/obj-host/sg-host"
+arch=$(uname -m)
+for s in stream login crypto; do
+  check "load $s" "and running" "$SOFTFM_BIN" fm load --dev "$work/$s/bin-$arch/$s.bin"
+done
+check "stream-host" "^sum 10; reversed: 4 3 2 1$" "$work/stream/stream-host" 1 2 3 4
+check "login-host: refused before login" "^before login: status 0xc$" "$work/login/login-host" "open sesame"
+check "login-host: the secret after login" "^secret: the answer is 42$" "$work/login/login-host" "open sesame"
+# crypto: a partition with a known HMAC key, used by the FM by label.
+M="$BUILD_DIR/src/pkcs11/libsoftfm-pkcs11.so"
+"$SOFTFM_BIN" partition create --name keys >/dev/null
+pkcs11-tool --module "$M" --slot 1 --init-token --label keys --so-pin 87654321 >/dev/null 2>&1
+pkcs11-tool --module "$M" --slot 1 --init-pin --so-pin 87654321 --pin 1234 >/dev/null 2>&1
+# (GnuTLS p11tool writes a generic secret key; pkcs11-tool cannot.)
+GNUTLS_PIN=1234 p11tool --provider "$M" --login --label fm-mac "pkcs11:token=keys" \
+  --write --secret-key=3031323334353637383961626364656630313233343536373839616263646566 >/dev/null 2>&1
+check "HMAC key into the partition" "Generic secret length 32" pkcs11-tool --module "$M" --slot 1 --login --pin 1234 -O
+want=$(printf 'from the host' | openssl dgst -sha256 -mac HMAC -macopt key:0123456789abcdef0123456789abcdef -r | cut -d' ' -f1)
+check "crypto-host: the FM's HMAC matches openssl" "^HMAC-SHA256: $want$" "$work/crypto/crypto-host" 1 1234 fm-mac "from the host"
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
