@@ -4,6 +4,7 @@
  * crashes or fails, an FM that replies twice or writes far past its reply
  * buffer, requests with no data; and an HSM that is unharmed throughout.
  */
+#include <dlfcn.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -108,6 +109,47 @@ static void test_refused_images(void **state)
     assert_non_null(strstr(why, "needs a shared library"));
     assert_int_equal(load("bad_undefined", why, sizeof why), SFM_R_BAD_IMAGE);
     assert_non_null(strstr(why, "no_such_function undefined"));
+}
+
+/* Images for another machine or word size are refused before they run. */
+static void test_foreign_images(void **state)
+{
+    (void)state;
+    char path[700], why[256];
+    snprintf(path, sizeof path, "%s/hello.bin", dir);
+    size_t n;
+    uint8_t *img = read_file(path, &n);
+    assert_non_null(img);
+    uint8_t save = img[18];
+    img[18] = 0xB7; /* e_machine: EM_AARCH64 */
+    img[19] = 0;
+    assert_int_equal(admin(d.sock, OP_ADMIN_FM_LOAD, img, n, 1, T_SO_PIN, why, sizeof why),
+                     SFM_R_BAD_IMAGE);
+    assert_string_equal(why, "built for another architecture");
+    img[18] = save;
+    img[4] = 1; /* EI_CLASS: 32-bit */
+    assert_int_equal(admin(d.sock, OP_ADMIN_FM_LOAD, img, n, 1, T_SO_PIN, why, sizeof why),
+                     SFM_R_BAD_IMAGE);
+    assert_non_null(strstr(why, "64-bit"));
+    free(img);
+}
+
+/* The MD library loaded at run time, the seed's other way. */
+static void test_md_by_dlopen(void **state)
+{
+    (void)state;
+    void *lib = dlopen(getenv("SOFTFM_MD_LIB"), RTLD_NOW);
+    assert_non_null(lib);
+    MD_RV (*count)(uint32_t *) = (MD_RV(*)(uint32_t *))dlsym(lib, "MD_GetHsmCount");
+    const char *(*name)(MD_RV) = (const char *(*)(MD_RV))dlsym(lib, "MD_RvAsString");
+    assert_non_null(count);
+    assert_non_null(name);
+    uint32_t n = 0;
+    assert_int_equal(count(&n), MDR_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(name(MDR_HSM_FAILED), "MDR_HSM_FAILED");
+    assert_null(dlsym(lib, "client_new")); /* only the MD API is exported */
+    dlclose(lib);
 }
 
 static void test_startup_failures(void **state)
@@ -219,6 +261,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_libc_fm),
+        cmocka_unit_test(test_foreign_images),
+        cmocka_unit_test(test_md_by_dlopen),
         cmocka_unit_test(test_refused_images),
         cmocka_unit_test(test_startup_failures),
         cmocka_unit_test(test_misbehaving_requests),
