@@ -74,6 +74,9 @@ enum fm_result fm_load(fm_registry_t *r, const uint8_t *img, size_t n, bool unsi
                        fm_status_t *out, char *why, size_t cap);
 /* Stop and remove an FM, by name or by number (a name of digits or 0x...). */
 enum fm_result fm_delete(fm_registry_t *r, const char *name_or_number);
+/* After the HSM is zeroized: stop and forget every FM, and erase their
+   traces (the store's copies went with the rest of the store). */
+void fm_registry_zeroize(fm_registry_t *r);
 /* A snapshot of every FM; free with free(). */
 int fm_list(fm_registry_t *r, fm_status_t **out, size_t *n);
 int fm_number_of(fm_registry_t *r, const char *name, size_t len, uint16_t *number);

@@ -8,6 +8,7 @@
  * says how often); one whose Startup fails stays down until it is loaded
  * again or the HSM restarts.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -625,6 +626,30 @@ enum fm_result fm_delete(fm_registry_t *r, const char *key)
     }
     fm_free(f);
     return FMR_OK;
+}
+
+void fm_registry_zeroize(fm_registry_t *r)
+{
+    for (;;) {
+        char name[FM_NAME_MAX + 1] = "";
+        pthread_mutex_lock(&r->lock);
+        if (r->n)
+            snprintf(name, sizeof name, "%s", r->fms[0]->info.name);
+        pthread_mutex_unlock(&r->lock);
+        if (!name[0] || fm_delete(r, name) != FMR_OK)
+            break;
+    }
+    DIR *d = opendir(r->trace_dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%s", r->trace_dir, e->d_name);
+        unlink(path);
+    }
+    if (d)
+        closedir(d);
 }
 
 int fm_list(fm_registry_t *r, fm_status_t **out, size_t *n)

@@ -45,7 +45,10 @@ static CK_RV op_admin_zeroize(req_t *q)
     const uint8_t *pin = rb_bytes(q->r, &len);
     if (!rb_done(q->r))
         return CKR_ARGUMENTS_BAD;
-    return hsm_admin_zeroize(q->h, pin, len);
+    CK_RV rv = hsm_admin_zeroize(q->h, pin, len);
+    if (rv == CKR_OK)
+        fms_zeroized();
+    return rv;
 }
 
 static CK_RV op_partition(req_t *q, bool create)

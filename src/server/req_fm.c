@@ -17,6 +17,12 @@ void dispatch_set_fms(fm_registry_t *r)
     fms = r;
 }
 
+void fms_zeroized(void)
+{
+    if (fms)
+        fm_registry_zeroize(fms);
+}
+
 static CK_RV no_fms(void)
 {
     return SFM_R_FM_NOT_AVAILABLE;

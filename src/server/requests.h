@@ -29,6 +29,9 @@ extern const op_entry_t ops_token[], ops_object[], ops_crypto[], ops_admin[], op
 extern const size_t ops_token_count, ops_object_count, ops_crypto_count, ops_admin_count,
     ops_fm_count;
 
+/* The HSM was zeroized: its FMs go too (req_fm.c). */
+void fms_zeroized(void);
+
 /* A short string argument, NUL-terminated into buf; false if too long. */
 bool get_str(req_t *q, char *buf, size_t cap);
 void put_str(wbuf_t *w, const char *s);

@@ -274,7 +274,7 @@ int store_wipe(store_t *s)
     uint8_t fresh[SEAL_KEY_LEN];
     pthread_mutex_lock(&s->lock);
     if (sqlite3_exec(s->db, "BEGIN IMMEDIATE; DELETE FROM objects; DELETE FROM tokens;"
-                            "DELETE FROM meta; COMMIT;", NULL, NULL, NULL) != SQLITE_OK) {
+                            "DELETE FROM meta; DELETE FROM fms; COMMIT;", NULL, NULL, NULL) != SQLITE_OK) {
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         goto out;
     }

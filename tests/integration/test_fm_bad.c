@@ -4,7 +4,9 @@
  * crashes or fails, an FM that replies twice or writes far past its reply
  * buffer, requests with no data; and an HSM that is unharmed throughout.
  */
+#include <dirent.h>
 #include <dlfcn.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -257,6 +259,36 @@ static void test_libc_fm(void **state)
                              "date=1971-01-01 alpha=1 len=5");
 }
 
+/* Zeroizing the HSM takes its FMs and their traces with it. */
+static void test_zeroize(void **state)
+{
+    (void)state;
+    uint32_t v, st;
+    assert_int_equal(misc(3, 1, &v, &st), MDR_OK);
+    assert_int_equal(admin(d.sock, OP_ADMIN_ZEROIZE, NULL, 0, 0, T_SO_PIN, NULL, 0), CKR_OK);
+    assert_int_equal(misc(3, 1, &v, &st), MDR_FM_NOT_AVAILABLE);
+    uint32_t state_, startup, number;
+    status_of("misc", &state_, &startup, &number);
+    assert_int_equal(state_, 0xFFFFFFFFu);
+    char path[600];
+    snprintf(path, sizeof path, "%s/fm-trace", d.data);
+    DIR *dd = opendir(path);
+    assert_non_null(dd);
+    struct dirent *e;
+    int files = 0;
+    while ((e = readdir(dd)))
+        files += e->d_name[0] != '.';
+    closedir(dd);
+    assert_int_equal(files, 0);
+    /* And they stay gone after a restart. */
+    daemon_stop(&d, SIGTERM);
+    assert_int_equal(daemon_start(&d), 0);
+    MD_RV rv = misc(3, 1, &v, &st);
+    if (rv == MDR_HSM_FAILED || rv == MDR_HSM_RESET) /* the old connection */
+        rv = misc(3, 1, &v, &st);
+    assert_int_equal(rv, MDR_FM_NOT_AVAILABLE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -266,6 +298,7 @@ int main(void)
         cmocka_unit_test(test_refused_images),
         cmocka_unit_test(test_startup_failures),
         cmocka_unit_test(test_misbehaving_requests),
+        cmocka_unit_test(test_zeroize),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
