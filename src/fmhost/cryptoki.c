@@ -139,12 +139,8 @@ void p11_end(call_t *c)
 
 CK_RV C_Initialize(CK_VOID_PTR pInitArgs)
 {
-    if (pInitArgs) {
-        CK_C_INITIALIZE_ARGS *a = pInitArgs;
-        int fns = !!a->CreateMutex + !!a->DestroyMutex + !!a->LockMutex + !!a->UnlockMutex;
-        if (a->pReserved || (fns != 0 && fns != 4))
-            return CKR_ARGUMENTS_BAD;
-    }
+    if (p11_check_init_args(pInitArgs))
+        return CKR_ARGUMENTS_BAD;
     unsigned long app = current_app();
     if (initialised(app, NULL))
         return CKR_CRYPTOKI_ALREADY_INITIALIZED;
@@ -178,13 +174,7 @@ CK_RV C_GetInfo(CK_INFO_PTR pInfo)
         return rv;
     if (!pInfo)
         return CKR_ARGUMENTS_BAD;
-    memset(pInfo, 0, sizeof *pInfo);
-    pInfo->cryptokiVersion.major = 2;
-    pInfo->cryptokiVersion.minor = 40;
-    pad_copy(pInfo->manufacturerID, sizeof pInfo->manufacturerID, "softfm");
-    pad_copy(pInfo->libraryDescription, sizeof pInfo->libraryDescription, "softfm FM Cryptoki");
-    pInfo->libraryVersion.major = 0;
-    pInfo->libraryVersion.minor = 1;
+    p11_fill_info(pInfo, "softfm FM Cryptoki");
     return CKR_OK;
 }
 

@@ -38,6 +38,31 @@ CK_RV p11_init_op(uint32_t op, uint8_t dir, CK_SESSION_HANDLE s, CK_MECHANISM_PT
     return p11_start(kind, op, s, dir, m, true, key);
 }
 
+CK_RV p11_check_init_args(CK_VOID_PTR pInitArgs)
+{
+    if (pInitArgs) {
+        CK_C_INITIALIZE_ARGS *a = pInitArgs;
+        int fns = !!a->CreateMutex + !!a->DestroyMutex + !!a->LockMutex + !!a->UnlockMutex;
+        if (a->pReserved || (fns != 0 && fns != 4))
+            return CKR_ARGUMENTS_BAD;
+        /* With or without CKF_OS_LOCKING_OK, and with the application's
+           mutex functions or without: the locks here are POSIX ones, which
+           serve every thread an application can make. */
+    }
+    return CKR_OK;
+}
+
+void p11_fill_info(CK_INFO_PTR pInfo, const char *description)
+{
+    memset(pInfo, 0, sizeof *pInfo);
+    pInfo->cryptokiVersion.major = 2;
+    pInfo->cryptokiVersion.minor = 40;
+    pad_copy(pInfo->manufacturerID, sizeof pInfo->manufacturerID, "softfm");
+    pad_copy(pInfo->libraryDescription, sizeof pInfo->libraryDescription, description);
+    pInfo->libraryVersion.major = 0;
+    pInfo->libraryVersion.minor = 1;
+}
+
 CK_RV p11_simple(uint32_t op, int nargs, ...)
 {
     call_t c;

@@ -78,15 +78,8 @@ void p11_end(call_t *c)
 
 CK_RV C_Initialize(CK_VOID_PTR pInitArgs)
 {
-    if (pInitArgs) {
-        CK_C_INITIALIZE_ARGS *a = pInitArgs;
-        int fns = !!a->CreateMutex + !!a->DestroyMutex + !!a->LockMutex + !!a->UnlockMutex;
-        if (a->pReserved || (fns != 0 && fns != 4))
-            return CKR_ARGUMENTS_BAD;
-        /* With or without CKF_OS_LOCKING_OK, and with the application's
-           mutex functions or without: this module's few locks are POSIX
-           ones, which serve every thread an application can make here. */
-    }
+    if (p11_check_init_args(pInitArgs))
+        return CKR_ARGUMENTS_BAD;
     pthread_once(&atfork_once, register_atfork);
     pthread_mutex_lock(&mod.lock);
     CK_RV rv = CKR_OK;
@@ -145,14 +138,7 @@ CK_RV C_GetInfo(CK_INFO_PTR pInfo)
         return CKR_CRYPTOKI_NOT_INITIALIZED;
     if (!pInfo)
         return CKR_ARGUMENTS_BAD;
-    memset(pInfo, 0, sizeof *pInfo);
-    pInfo->cryptokiVersion.major = 2;
-    pInfo->cryptokiVersion.minor = 40;
-    pad_copy(pInfo->manufacturerID, sizeof pInfo->manufacturerID, "softfm");
-    pad_copy(pInfo->libraryDescription, sizeof pInfo->libraryDescription,
-             "softfm PKCS#11 module");
-    pInfo->libraryVersion.major = 0;
-    pInfo->libraryVersion.minor = 1;
+    p11_fill_info(pInfo, "softfm PKCS#11 module");
     return CKR_OK;
 }
 

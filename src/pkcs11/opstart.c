@@ -196,20 +196,26 @@ out:
     return rv;
 }
 
-CK_RV p11_send_op(call_t *c, opkind_t kind, CK_SESSION_HANDLE s)
+/* Take the start held back for (s, kind), if any, leaving the state st. */
+static bool take_held(CK_SESSION_HANDLE s, int kind, uint8_t st, wbuf_t *first)
 {
-    wbuf_t first;
     bool held = false;
     pthread_mutex_lock(&ops.lock);
     sess_ops_t *so = sess_get(s, false);
     if (so && so->k[kind].st == ST_PENDING) {
-        first = so->k[kind].pending;
+        *first = so->k[kind].pending;
         wb_init(&so->k[kind].pending);
-        so->k[kind].st = ST_ACTIVE;
+        so->k[kind].st = st;
         held = true;
     }
     pthread_mutex_unlock(&ops.lock);
-    if (!held)
+    return held;
+}
+
+CK_RV p11_send_op(call_t *c, opkind_t kind, CK_SESSION_HANDLE s)
+{
+    wbuf_t first;
+    if (!take_held(s, kind, ST_ACTIVE, &first))
         return p11_send(c);
     CK_RV first_rv = CKR_OK;
     CK_RV rv = p11_send_after(c, &first, &first_rv);
@@ -240,17 +246,7 @@ CK_RV p11_flush_starts(CK_SESSION_HANDLE s)
     CK_RV rv = CKR_OK;
     for (int kind = 0; kind < OPK_COUNT; kind++) {
         wbuf_t first;
-        bool held = false;
-        pthread_mutex_lock(&ops.lock);
-        sess_ops_t *so = sess_get(s, false);
-        if (so && so->k[kind].st == ST_PENDING) {
-            first = so->k[kind].pending;
-            wb_init(&so->k[kind].pending);
-            so->k[kind].st = ST_UNKNOWN;
-            held = true;
-        }
-        pthread_mutex_unlock(&ops.lock);
-        if (!held)
+        if (!take_held(s, kind, ST_UNKNOWN, &first))
             continue;
         size_t len;
         const uint8_t *body = wb_payload(&first, &len);

@@ -57,6 +57,9 @@ void p11_ops_changed(void);
 void p11_ops_forget(CK_SESSION_HANDLE s);
 void p11_ops_forget_all(void);
 void p11_ops_reset_after_fork(void);
+/* C_Initialize's argument rules; C_GetInfo's answer. */
+CK_RV p11_check_init_args(CK_VOID_PTR pInitArgs);
+void p11_fill_info(CK_INFO_PTR pInfo, const char *description);
 /* For calls with no results: begin, encode u64 args, send, end. */
 CK_RV p11_simple(uint32_t op, int nargs, ...);
 

@@ -211,3 +211,14 @@ uint8_t *read_file(const char *path, size_t *n)
     fclose(f);
     return buf;
 }
+
+CK_RV load_fm(const char *sock, const char *path, char *reason, size_t cap)
+{
+    size_t n;
+    uint8_t *img = path ? read_file(path, &n) : NULL;
+    if (!img)
+        return CKR_GENERAL_ERROR;
+    CK_RV rv = admin(sock, OP_ADMIN_FM_LOAD, img, n, 1, T_SO_PIN, reason, cap);
+    free(img);
+    return rv;
+}

@@ -41,13 +41,7 @@ static CK_SLOT_ID slot;
 
 static CK_RV load_hello(char *reason, size_t cap)
 {
-    size_t n;
-    uint8_t *img = read_file(getenv("SOFTFM_HELLO_FM"), &n);
-    if (!img)
-        return CKR_GENERAL_ERROR;
-    CK_RV rv = admin(d.sock, OP_ADMIN_FM_LOAD, img, n, 1, T_SO_PIN, reason, cap);
-    free(img);
-    return rv;
+    return load_fm(d.sock, getenv("SOFTFM_HELLO_FM"), reason, cap);
 }
 
 /* A request: command and data, in one or two request buffers. */

@@ -30,13 +30,7 @@ static CK_RV load(const char *name, char *why, size_t cap)
 {
     char path[700];
     snprintf(path, sizeof path, "%s/%s.bin", dir, name);
-    size_t n;
-    uint8_t *img = read_file(path, &n);
-    if (!img)
-        return CKR_GENERAL_ERROR;
-    CK_RV rv = admin(d.sock, OP_ADMIN_FM_LOAD, img, n, 1, T_SO_PIN, why, cap);
-    free(img);
-    return rv;
+    return load_fm(d.sock, path, why, cap);
 }
 
 /* An FM's state, Startup status and number from the status list

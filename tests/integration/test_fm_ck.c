@@ -134,14 +134,9 @@ static int group_setup(void **state)
     p = module_load();
     if (!p || p->C_Initialize(NULL) != CKR_OK || hsm_setup(p, d.sock, &slot))
         return -1;
-    size_t n;
-    uint8_t *img = read_file(getenv("SOFTFM_CRYPTO_FM"), &n);
-    if (!img || set_policy(d.sock, "allow-unsigned-fms", 1) ||
-        admin(d.sock, OP_ADMIN_FM_LOAD, img, n, 1, T_SO_PIN, NULL, 0)) {
-        free(img);
+    if (set_policy(d.sock, "allow-unsigned-fms", 1) ||
+        load_fm(d.sock, getenv("SOFTFM_CRYPTO_FM"), NULL, 0))
         return -1;
-    }
-    free(img);
     return MD_Initialize() == MDR_OK ? 0 : -1;
 }
 

@@ -25,12 +25,7 @@ static daemon_proc_t d;
 
 static int load(const char *env)
 {
-    size_t n;
-    uint8_t *img = read_file(getenv(env), &n);
-    CK_RV rv = img ? admin(d.sock, OP_ADMIN_FM_LOAD, img, n, 1, T_SO_PIN, NULL, 0)
-                   : CKR_GENERAL_ERROR;
-    free(img);
-    return rv == CKR_OK ? 0 : -1;
+    return load_fm(d.sock, getenv(env), NULL, 0) == CKR_OK ? 0 : -1;
 }
 
 static int group_setup(void **state)

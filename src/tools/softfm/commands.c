@@ -53,17 +53,6 @@ static int parse(tool_t *t, int argc, char **argv, sub_args_t *a)
     return 0;
 }
 
-static void get_str(rbuf_t *r, char *buf, size_t cap)
-{
-    size_t n;
-    const uint8_t *p = rb_bytes(r, &n);
-    if (!p || n >= cap)
-        n = 0;
-    if (n)
-        memcpy(buf, p, n);
-    buf[n] = '\0';
-}
-
 /* The HSM as OP_ADMIN_SHOW describes it. */
 typedef struct view_policy {
     char name[64];
@@ -99,14 +88,14 @@ static CK_RV fetch_view(tool_t *t, view_t *v)
         rv = admin_send(t, k, &r);
     if (rv == CKR_OK) {
         v->initialized = rb_u8(&r);
-        get_str(&r, v->label, sizeof v->label);
-        get_str(&r, v->serial, sizeof v->serial);
+        wire_str(&r, v->label, sizeof v->label);
+        wire_str(&r, v->serial, sizeof v->serial);
         v->fw_major = rb_u32(&r);
         v->fw_minor = rb_u32(&r);
         v->npol = rb_u32(&r);
         for (uint32_t i = 0; i < v->npol && i < 16; i++) {
-            get_str(&r, v->pol[i].name, sizeof v->pol[i].name);
-            get_str(&r, v->pol[i].desc, sizeof v->pol[i].desc);
+            wire_str(&r, v->pol[i].name, sizeof v->pol[i].name);
+            wire_str(&r, v->pol[i].desc, sizeof v->pol[i].desc);
             v->pol[i].value = rb_u64(&r);
         }
         v->nparts = rb_u32(&r);
@@ -117,9 +106,9 @@ static CK_RV fetch_view(tool_t *t, view_t *v)
         for (uint32_t i = 0; rv == CKR_OK && i < v->nparts; i++) {
             view_part_t *p = &v->parts[i];
             p->slot = rb_u64(&r);
-            get_str(&r, p->name, sizeof p->name);
-            get_str(&r, p->label, sizeof p->label);
-            get_str(&r, p->serial, sizeof p->serial);
+            wire_str(&r, p->name, sizeof p->name);
+            wire_str(&r, p->label, sizeof p->label);
+            wire_str(&r, p->serial, sizeof p->serial);
             p->initialized = rb_u8(&r);
             p->user_pin = rb_u8(&r);
             p->objects = rb_u64(&r);

@@ -18,17 +18,6 @@ static const char *state_name(uint32_t s)
     return s == 1 ? "running" : s == 2 ? "failed" : "stopped";
 }
 
-static void read_str(rbuf_t *r, char *buf, size_t cap)
-{
-    size_t n;
-    const uint8_t *p = rb_bytes(r, &n);
-    if (!p || n >= cap)
-        n = 0;
-    if (n)
-        memcpy(buf, p, n);
-    buf[n] = '\0';
-}
-
 typedef struct fm_row {
     char name[17], manufacturer[33], why[161];
     uint32_t number, state, startup, restarts;
@@ -39,11 +28,11 @@ typedef struct fm_row {
 
 static void read_row(rbuf_t *r, fm_row_t *f)
 {
-    read_str(r, f->name, sizeof f->name);
+    wire_str(r, f->name, sizeof f->name);
     f->number = rb_u32(r);
     f->major = rb_u8(r);
     f->minor = rb_u8(r);
-    read_str(r, f->manufacturer, sizeof f->manufacturer);
+    wire_str(r, f->manufacturer, sizeof f->manufacturer);
     f->serial = rb_u64(r);
     f->built = rb_u64(r);
     const uint8_t *fp = rb_raw(r, sizeof f->fp);
@@ -53,7 +42,7 @@ static void read_row(rbuf_t *r, fm_row_t *f)
     f->startup = rb_u32(r);
     f->restarts = rb_u32(r);
     f->unsigned_image = rb_u8(r);
-    read_str(r, f->why, sizeof f->why);
+    wire_str(r, f->why, sizeof f->why);
 }
 
 static void print_row(const fm_row_t *f, bool header)
@@ -128,7 +117,7 @@ static int fm_load(tool_t *t, int argc, char **argv)
     int code = 0;
     if (rv == SFM_R_BAD_IMAGE || rv == SFM_R_POLICY || rv == SFM_R_EXISTS) {
         char why[256];
-        read_str(&r, why, sizeof why);
+        wire_str(&r, why, sizeof why);
         code = fail_msg("fm load: %s: %s", file, why);
     } else if (rv) {
         code = fail("fm load", rv);

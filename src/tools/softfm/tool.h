@@ -27,6 +27,9 @@ int get_so_pin(tool_t *t, char *buf, size_t cap, bool confirm);
 /* A yes/no question on the terminal; false without one. */
 bool confirm(const char *question);
 
+/* A string of a reply into buf (empty when absent or too long). */
+void wire_str(rbuf_t *r, char *buf, size_t cap);
+
 /* A wire call without the PKCS#11 module (administration). */
 CK_RV admin_begin(tool_t *t, uint32_t op, client_conn_t **k, wbuf_t **w);
 CK_RV admin_send(tool_t *t, client_conn_t *k, rbuf_t *r);

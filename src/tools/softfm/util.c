@@ -126,6 +126,17 @@ bool confirm(const char *question)
     return !strcmp(answer, "yes");
 }
 
+void wire_str(rbuf_t *r, char *buf, size_t cap)
+{
+    size_t n;
+    const uint8_t *p = rb_bytes(r, &n);
+    if (!p || n >= cap)
+        n = 0;
+    if (n)
+        memcpy(buf, p, n);
+    buf[n] = '\0';
+}
+
 CK_RV admin_begin(tool_t *t, uint32_t op, client_conn_t **k, wbuf_t **w)
 {
     if (!t->client && !(t->client = client_new(t->socket)))
