@@ -21,6 +21,7 @@ $S partition create --name bench >/dev/null
 SFM=$PWD/build/src/pkcs11/libsoftfm-pkcs11.so
 pkcs11-tool --module "$SFM" --slot 1 --init-token --label bench --so-pin 12345678 >/dev/null
 $S policy set allow-unsigned-fms on >/dev/null
+$S policy set smfs-auto-activate on >/dev/null
 $S fm load --dev build/fmsdk/samples/benchfm.bin >/dev/null
 
 echo "mdbench: ${secs}s per case, $(nproc) cores"

@@ -48,6 +48,7 @@ cp -r "$work/prefix/share/softfm/fmsdk/samples/hello" "$work/hello"
 run make -s -C "$work/hello" FMSDK="$work/prefix/share/softfm/fmsdk"
 run $bin/tools/softfm/softfm policy set allow-unsigned-fms on
 run $bin/tools/softfm/softfm fm load --dev "$work/hello/bin-$(uname -m)/hello.bin"
+run $bin/tools/softfm/softfm smfs activate
 run $bin/tools/softfm/softfm fm status
 run "$work/hello/hello-host" upper "hello from the host"
 run "$work/hello/hello-host" who

@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FM_CALLS_VERSION 2u
+#define FM_CALLS_VERSION 3u
 #define FM_CALLS_SYMBOL "softfm_fm_calls"
 
 struct tm;
@@ -146,6 +146,11 @@ typedef struct fm_calls {
        CK_FUNCTION_LIST (typed void here, as this header does without
        pkcs11.h). */
     const void *ck;
+
+    /* An SMFS request: op and its arguments encoded as on the link
+       (src/common/fmlink.h); returns the SMFS code and copies the results
+       (at most *out_len bytes) to out, setting *out_len. */
+    int (*smfs)(uint32_t op, const uint8_t *args, uint32_t len, uint8_t *out, uint32_t *out_len);
 } fm_calls_t;
 
 #endif

@@ -16,6 +16,8 @@
  *     FMH_CK       u32 AppId, u8 privilege, bytes request (a request of the
  *                  PKCS#11 wire, proto.h) -> FMH_CK_REPLY bytes reply
  *                  (a reply of the PKCS#11 wire: u32 CK_RV, results)
+ *     FMH_SMFS     u32 SMFS_OP_*, its arguments -> FMH_SMFS_REPLY u32 SMFS
+ *                  return code, results (see the list below)
  */
 #ifndef SOFTFM_FMLINK_H
 #define SOFTFM_FMLINK_H
@@ -29,6 +31,26 @@ enum fmh_kind {
     FMH_DONE,
     FMH_CK = 20,
     FMH_CK_REPLY,
+    FMH_SMFS = 30,
+    FMH_SMFS_REPLY,
+};
+
+/* SMFS requests (strings are u32 length + bytes): arguments -> results. */
+enum fmh_smfs_op {
+    SMFS_OP_CREATE_DIR = 1, /* path, u32 entries */
+    SMFS_OP_CREATE_FILE,    /* path, u32 length */
+    SMFS_OP_DELETE,         /* path */
+    SMFS_OP_OPEN,           /* path -> u32 handle */
+    SMFS_OP_CLOSE,          /* u32 handle */
+    SMFS_OP_READ,           /* u32 handle, u32 offset, u32 count -> bytes */
+    SMFS_OP_WRITE,          /* u32 handle, u32 offset, bytes */
+    SMFS_OP_ATTR,           /* path -> u32 size, u32 is-dir */
+    SMFS_OP_OPEN_ATTR,      /* u32 handle -> u32 size, u32 is-dir */
+    SMFS_OP_RENAME,         /* path, bare new name */
+    SMFS_OP_CALC_FREE,      /* -> u32 free bytes */
+    SMFS_OP_FIND_INIT,      /* path, pattern -> u32 search handle */
+    SMFS_OP_FIND,           /* u32 search handle, u32 room -> bytes name */
+    SMFS_OP_FIND_CLOSE,     /* u32 search handle */
 };
 
 enum fmh_model { FMH_MODEL_NONE = 0, FMH_MODEL_RANDOM = 1, FMH_MODEL_STREAM = 2 };

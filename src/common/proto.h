@@ -86,6 +86,10 @@ enum proto_op {
     OP_ADMIN_FM_STATUS,       /* -> u32 count, then per FM (see req_fm.c) */
     OP_ADMIN_FM_DELETE,       /* bytes SO PIN, string name or number */
     OP_ADMIN_FM_TRACE,        /* string name, u64 offset -> u64 next offset, bytes text */
+    OP_ADMIN_SMFS_ACTIVATE,   /* bytes SO PIN */
+    OP_ADMIN_SMFS_BACKUP,     /* bytes SO PIN -> bytes sealed backup */
+    OP_ADMIN_SMFS_RESTORE,    /* bytes SO PIN, bytes sealed backup */
+    OP_ADMIN_SMFS_STATUS,     /* -> u8 active, u64 capacity, u64 used */
     /* Messages to FMs (the MD API) */
     OP_MD_SEND = 200,         /* u32 FM number, u32 originator id, u32 timeout ms,
                                  u32 reply capacity, bytes request

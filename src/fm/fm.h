@@ -41,7 +41,7 @@ int fm_image_check(const uint8_t *img, size_t n, fm_image_info_t *info, char *wh
 
 typedef struct fm_registry fm_registry_t;
 
-enum fm_state { FM_STOPPED, FM_RUNNING, FM_FAILED };
+enum fm_state { FM_STOPPED, FM_RUNNING, FM_FAILED, FM_WAITING /* for SMFS activation */ };
 
 typedef struct fm_status {
     fm_image_info_t info;
@@ -64,9 +64,18 @@ enum fm_result {
     FMR_RESOURCES,
 };
 
-/* Open the registry and start every FM the store holds. data_dir holds the
-   trace files. */
-int fm_registry_open(const char *data_dir, store_t *store, fm_registry_t **out);
+/* Open the registry with every FM the store holds; data_dir holds the trace
+   files. FMs start once the SMFS is active (as the seed says, an FM may
+   assume it is): now when smfs_active, else at fm_registry_activate_smfs. */
+int fm_registry_open(const char *data_dir, store_t *store, bool smfs_active, fm_registry_t **out);
+/* Activate the SMFS and start the FMs waiting for it. */
+void fm_registry_activate_smfs(fm_registry_t *r);
+bool fm_registry_smfs_active(fm_registry_t *r);
+/* Start every running FM again (after the SMFS was restored: FMs read their
+   state from it in Startup). */
+void fm_registry_restart_all(fm_registry_t *r);
+/* The SMFS's capacity and the file bytes it holds. */
+int fm_registry_smfs_usage(fm_registry_t *r, uint64_t *capacity, uint64_t *used);
 void fm_registry_close(fm_registry_t *r);
 
 /* Load an image (checked here), keep it in the store and start it. */

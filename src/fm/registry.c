@@ -30,6 +30,7 @@
 #include "common.h"
 #include "fm.h"
 #include "fmlink.h"
+#include "smfs.h"
 
 #define START_TIMEOUT_MS 10000
 #define DEFAULT_TIMEOUT_MS 5000
@@ -57,6 +58,7 @@ typedef struct fm {
     uint32_t users[MAX_USERS];    /* host processes that sent it requests */
     size_t nusers;
     int refs;                     /* held by callers outside the registry lock */
+    fm_smfs_t *smfs;              /* its open SMFS files and searches */
 } fm_t;
 
 struct fm_registry {
@@ -64,6 +66,7 @@ struct fm_registry {
     store_t *store;
     fm_ck_handler_t ck;
     void *ck_ctx;
+    bool smfs_active;
     char trace_dir[4096];
     char fmhost[4096];
     fm_t *fms[MAX_FMS];
@@ -239,6 +242,22 @@ static int serve_cryptoki(fm_registry_t *r, fm_t *f, rbuf_t *in)
     return rc;
 }
 
+/* One SMFS request from the FM (an FMH_SMFS frame, kind already read). */
+static int serve_smfs(fm_registry_t *r, fm_t *f, rbuf_t *in)
+{
+    wbuf_t out;
+    wb_init(&out);
+    wb_u32(&out, FMH_SMFS_REPLY);
+    /* The reply's own frame: u32 code and results follow the kind. */
+    (void)smfs_serve(r->store, f->smfs, f->info.name, r->smfs_active, in, &out);
+    int rc = wire_send(f->link, &out);
+    if (out.p)
+        secure_zero(out.p, out.len); /* file contents */
+    wb_free(&out);
+    wire_reader_wipe(&f->rd, 1u << 20);
+    return rc;
+}
+
 static long ms_since(const struct timespec *t0)
 {
     struct timespec now;
@@ -259,9 +278,10 @@ static int await(fm_registry_t *r, fm_t *f, int ms, rbuf_t *out)
         if (read_frame(f, (int)left, out))
             return -1;
         rbuf_t peek = *out;
-        if (rb_u32(&peek) != FMH_CK)
+        uint32_t kind = rb_u32(&peek);
+        if (kind != FMH_CK && kind != FMH_SMFS)
             return 0;
-        if (serve_cryptoki(r, f, &peek))
+        if (kind == FMH_CK ? serve_cryptoki(r, f, &peek) : serve_smfs(r, f, &peek))
             return -1;
     }
 }
@@ -297,6 +317,12 @@ static size_t wrapper_argv(char *buf, size_t cap, char **argv, size_t max)
 static void start_host(fm_registry_t *r, fm_t *f)
 {
     int sv[2] = { -1, -1 }, img = -1, trace = -1;
+    smfs_reset(f->smfs); /* a new process has no open files */
+    if (!r->smfs_active) {
+        f->state = FM_WAITING;
+        set_why(f, "waiting for SMFS activation (softfm smfs activate)");
+        return;
+    }
     f->state = FM_FAILED;
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) ||
         (img = memfd_create(f->info.name, MFD_CLOEXEC)) < 0 ||
@@ -447,6 +473,7 @@ static void fm_free(fm_t *f)
     if (!f)
         return;
     stop_host(f);
+    smfs_free(f->smfs);
     free(f->image);
     pthread_mutex_destroy(&f->lock);
     free(f);
@@ -457,17 +484,21 @@ static enum fm_result add(fm_registry_t *r, const uint8_t *img, size_t n, bool u
                           uint16_t number, fm_t **out, char *why, size_t cap)
 {
     fm_t *f = calloc(1, sizeof *f);
-    if (!f || !(f->image = malloc(n ? n : 1))) {
+    if (!f || !(f->image = malloc(n ? n : 1)) || !(f->smfs = smfs_new())) {
+        if (f)
+            free(f->image);
         free(f);
         return FMR_RESOURCES;
     }
     if (fm_image_check(img, n, &f->info, why, cap)) {
+        smfs_free(f->smfs);
         free(f->image);
         free(f);
         return FMR_BAD_IMAGE;
     }
     if (!name_ok(f->info.name)) {
         snprintf(why, cap, "FM names are letters, digits, '_', '-' and '.'");
+        smfs_free(f->smfs);
         free(f->image);
         free(f);
         return FMR_BAD_IMAGE;
@@ -488,6 +519,7 @@ static enum fm_result add(fm_registry_t *r, const uint8_t *img, size_t n, bool u
         }
     }
     if (res) {
+        smfs_free(f->smfs);
         free(f->image);
         free(f);
         return res;
@@ -514,13 +546,14 @@ static int load_stored(void *ctx, const store_fm_t *s)
     return 0;
 }
 
-int fm_registry_open(const char *data_dir, store_t *store, fm_registry_t **out)
+int fm_registry_open(const char *data_dir, store_t *store, bool smfs_active, fm_registry_t **out)
 {
     fm_registry_t *r = calloc(1, sizeof *r);
     if (!r)
         return -1;
     pthread_mutex_init(&r->lock, NULL);
     r->store = store;
+    r->smfs_active = smfs_active;
     snprintf(r->trace_dir, sizeof r->trace_dir, "%s/fm-trace", data_dir);
     if (mkdir(r->trace_dir, 0700) && errno != EEXIST) {
         log_err("cannot create %s", r->trace_dir);
@@ -538,12 +571,85 @@ int fm_registry_open(const char *data_dir, store_t *store, fm_registry_t **out)
         start_host(r, f);
         if (f->state == FM_RUNNING)
             log_info("FM %s (0x%04x) started", f->info.name, f->number);
-        else
+        else if (f->state != FM_WAITING)
             log_warn("FM %s (0x%04x) not started: %s", f->info.name, f->number, f->why);
         pthread_mutex_unlock(&f->lock);
     }
     *out = r;
     return 0;
+}
+
+static void release(fm_registry_t *r, fm_t *f);
+
+bool fm_registry_smfs_active(fm_registry_t *r)
+{
+    pthread_mutex_lock(&r->lock);
+    bool active = r->smfs_active;
+    pthread_mutex_unlock(&r->lock);
+    return active;
+}
+
+void fm_registry_activate_smfs(fm_registry_t *r)
+{
+    fm_t *list[MAX_FMS];
+    size_t n = 0;
+    pthread_mutex_lock(&r->lock);
+    bool was = r->smfs_active;
+    r->smfs_active = true;
+    for (size_t i = 0; i < r->n && !was; i++) {
+        r->fms[i]->refs++;
+        list[n++] = r->fms[i];
+    }
+    pthread_mutex_unlock(&r->lock);
+    if (!was)
+        log_info("SMFS activated");
+    for (size_t i = 0; i < n; i++) {
+        fm_t *f = list[i];
+        pthread_mutex_lock(&f->lock);
+        if (f->state == FM_WAITING && !f->deleted) {
+            start_host(r, f);
+            if (f->state == FM_RUNNING)
+                log_info("FM %s (0x%04x) started", f->info.name, f->number);
+        }
+        pthread_mutex_unlock(&f->lock);
+        release(r, f);
+    }
+}
+
+void fm_registry_restart_all(fm_registry_t *r)
+{
+    fm_t *list[MAX_FMS];
+    size_t n = 0;
+    pthread_mutex_lock(&r->lock);
+    for (size_t i = 0; i < r->n; i++) {
+        r->fms[i]->refs++;
+        list[n++] = r->fms[i];
+    }
+    pthread_mutex_unlock(&r->lock);
+    for (size_t i = 0; i < n; i++) {
+        fm_t *f = list[i];
+        pthread_mutex_lock(&f->lock);
+        if (f->state == FM_RUNNING && !f->deleted) {
+            stop_host(f);
+            start_host(r, f);
+        }
+        pthread_mutex_unlock(&f->lock);
+        release(r, f);
+    }
+}
+
+static int sum_files(void *ctx, const store_smfs_t *e)
+{
+    if (!e->is_dir)
+        *(uint64_t *)ctx += e->size;
+    return 0;
+}
+
+int fm_registry_smfs_usage(fm_registry_t *r, uint64_t *capacity, uint64_t *used)
+{
+    *capacity = smfs_capacity();
+    *used = 0;
+    return store_smfs_list(r->store, NULL, sum_files, used);
 }
 
 void fm_registry_close(fm_registry_t *r)

@@ -371,4 +371,5 @@ fm_calls_t fmh_calls = {
     .set_privilege = c_set_privilege,
     .get_privilege = c_get_privilege,
     .clock = c_clock,
+    .smfs = fmh_smfs,
 };

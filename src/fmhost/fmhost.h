@@ -52,6 +52,8 @@ extern fm_calls_t fmh_calls;
 /* cryptoki.c: the FM's Cryptoki, and forgetting an AppId that has ended. */
 const CK_FUNCTION_LIST *fmh_cryptoki(void);
 void fmh_ck_app_closed(unsigned long app);
+/* smfs.c: an SMFS request of the FM (see fm_calls.h). */
+int fmh_smfs(uint32_t op, const uint8_t *args, uint32_t len, uint8_t *out, uint32_t *out_len);
 /* sandbox.c: confine this process (memory limit, seccomp); 0 or -1. */
 int fmh_sandbox(void);
 

@@ -20,6 +20,8 @@ static const struct {
                          1000 },
     [POL_UNSIGNED_FMS] = { "allow-unsigned-fms", "load FM images without a signature (development)",
                            0, 0, 1 },
+    [POL_SMFS_AUTO] = { "smfs-auto-activate", "activate the SMFS (and start FMs) at every HSM start",
+                        0, 0, 1 },
 };
 
 const char *policy_name(enum policy_id id)

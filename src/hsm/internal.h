@@ -125,7 +125,7 @@ typedef struct app {
     size_t ntoks;
 } app_t;
 
-enum policy_id { POL_SO_TRIES, POL_USER_TRIES, POL_UNSIGNED_FMS, POL_COUNT };
+enum policy_id { POL_SO_TRIES, POL_USER_TRIES, POL_UNSIGNED_FMS, POL_SMFS_AUTO, POL_COUNT };
 
 struct hsm {
     pthread_mutex_t lock;

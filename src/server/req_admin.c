@@ -88,7 +88,10 @@ static CK_RV op_policy_set(req_t *q)
     uint64_t value = rb_u64(q->r);
     if (!rb_done(q->r))
         return CKR_ARGUMENTS_BAD;
-    return hsm_admin_policy_set(q->h, pin, len, name, (unsigned long)value);
+    CK_RV rv = hsm_admin_policy_set(q->h, pin, len, name, (unsigned long)value);
+    if (rv == CKR_OK)
+        fms_policy_changed(name, (unsigned long)value);
+    return rv;
 }
 
 const op_entry_t ops_admin[] = {

@@ -23,6 +23,13 @@ void fms_zeroized(void)
         fm_registry_zeroize(fms);
 }
 
+void fms_policy_changed(const char *name, unsigned long value)
+{
+    /* Switching auto-activation on, the SO also activates it now. */
+    if (fms && value && !strcmp(name, "smfs-auto-activate"))
+        fm_registry_activate_smfs(fms);
+}
+
 static CK_RV no_fms(void)
 {
     return SFM_R_FM_NOT_AVAILABLE;
@@ -186,6 +193,74 @@ static CK_RV op_fm_trace(req_t *q)
     return CKR_OK;
 }
 
+/* The SMFS: activation, backup and restore (HSM SO), and its state. */
+static CK_RV op_smfs(req_t *q, uint32_t op)
+{
+    size_t plen, blen = 0;
+    const uint8_t *pin = rb_bytes(q->r, &plen), *blob = NULL;
+    if (op == OP_ADMIN_SMFS_RESTORE)
+        blob = rb_bytes(q->r, &blen);
+    if (!rb_done(q->r))
+        return CKR_ARGUMENTS_BAD;
+    CK_RV rv = hsm_admin_check(q->h, pin, (CK_ULONG)plen);
+    if (rv)
+        return rv;
+    if (!fms)
+        return no_fms();
+    if (op == OP_ADMIN_SMFS_ACTIVATE) {
+        fm_registry_activate_smfs(fms);
+        return CKR_OK;
+    }
+    if (op == OP_ADMIN_SMFS_BACKUP) {
+        uint8_t *out;
+        size_t n;
+        if (store_smfs_export(hsm_store(q->h), &out, &n))
+            return CKR_DEVICE_ERROR;
+        wb_bytes(q->w, out, n);
+        free(out);
+        log_info("SMFS backed up (%zu bytes)", n);
+        return q->w->err ? CKR_DEVICE_MEMORY : CKR_OK;
+    }
+    int r = store_smfs_import(hsm_store(q->h), blob, blen);
+    if (r > 0) {
+        put_str(q->w, "not an SMFS backup of this HSM (or damaged)");
+        return SFM_R_BAD_IMAGE;
+    }
+    if (r)
+        return CKR_DEVICE_ERROR;
+    log_info("SMFS restored; FMs start again");
+    fm_registry_restart_all(fms);
+    return CKR_OK;
+}
+
+static CK_RV op_smfs_activate(req_t *q)
+{
+    return op_smfs(q, OP_ADMIN_SMFS_ACTIVATE);
+}
+
+static CK_RV op_smfs_backup(req_t *q)
+{
+    return op_smfs(q, OP_ADMIN_SMFS_BACKUP);
+}
+
+static CK_RV op_smfs_restore(req_t *q)
+{
+    return op_smfs(q, OP_ADMIN_SMFS_RESTORE);
+}
+
+static CK_RV op_smfs_status(req_t *q)
+{
+    if (!rb_done(q->r))
+        return CKR_ARGUMENTS_BAD;
+    uint64_t cap = 0, used = 0;
+    if (fms && fm_registry_smfs_usage(fms, &cap, &used))
+        return CKR_DEVICE_ERROR;
+    wb_u8(q->w, fms && fm_registry_smfs_active(fms));
+    wb_u64(q->w, cap);
+    wb_u64(q->w, used);
+    return CKR_OK;
+}
+
 const op_entry_t ops_fm[] = {
     { OP_MD_SEND, op_md_send },
     { OP_MD_FM_ID, op_md_fm_id },
@@ -193,5 +268,9 @@ const op_entry_t ops_fm[] = {
     { OP_ADMIN_FM_STATUS, op_fm_status },
     { OP_ADMIN_FM_DELETE, op_fm_delete },
     { OP_ADMIN_FM_TRACE, op_fm_trace },
+    { OP_ADMIN_SMFS_ACTIVATE, op_smfs_activate },
+    { OP_ADMIN_SMFS_BACKUP, op_smfs_backup },
+    { OP_ADMIN_SMFS_RESTORE, op_smfs_restore },
+    { OP_ADMIN_SMFS_STATUS, op_smfs_status },
 };
 const size_t ops_fm_count = sizeof ops_fm / sizeof ops_fm[0];

@@ -31,6 +31,8 @@ extern const size_t ops_token_count, ops_object_count, ops_crypto_count, ops_adm
 
 /* The HSM was zeroized: its FMs go too (req_fm.c). */
 void fms_zeroized(void);
+/* A policy changed (req_fm.c acts on smfs-auto-activate). */
+void fms_policy_changed(const char *name, unsigned long value);
 
 /* A short string argument, NUL-terminated into buf; false if too long. */
 bool get_str(req_t *q, char *buf, size_t cap);

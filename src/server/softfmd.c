@@ -340,7 +340,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "softfmd: cannot open the HSM in %s\n", data);
         return 1;
     }
-    if (fm_registry_open(data, hsm_store(srv.hsm), &srv.fms)) {
+    unsigned long smfs_auto = 0;
+    (void)hsm_policy_get(srv.hsm, "smfs-auto-activate", &smfs_auto);
+    if (fm_registry_open(data, hsm_store(srv.hsm), smfs_auto != 0, &srv.fms)) {
         log_err("cannot open the FM registry in %s", data);
         hsm_close(srv.hsm);
         return 1;

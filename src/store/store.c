@@ -66,7 +66,10 @@ static const char schema[] =
     " blob BLOB NOT NULL);"
     "CREATE INDEX IF NOT EXISTS objects_token ON objects(token_id);"
     "CREATE TABLE IF NOT EXISTS fms(name TEXT PRIMARY KEY, number INTEGER NOT NULL,"
-    " flags INTEGER NOT NULL, image BLOB NOT NULL);";
+    " flags INTEGER NOT NULL, image BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS smfs(fm TEXT NOT NULL, path TEXT NOT NULL,"
+    " is_dir INTEGER NOT NULL, size INTEGER NOT NULL, blob BLOB NOT NULL,"
+    " PRIMARY KEY(fm, path));";
 
 struct store {
     pthread_mutex_t lock;
@@ -76,6 +79,22 @@ struct store {
     uint8_t master[SEAL_KEY_LEN];
     hmap_t keys;   /* token id -> uint8_t[SEAL_KEY_LEN], the partition keys */
 };
+
+sqlite3 *store_db_locked(store_t *s, const uint8_t **master)
+{
+    *master = s->master;
+    return s->db;
+}
+
+void store_lock(store_t *s)
+{
+    pthread_mutex_lock(&s->lock);
+}
+
+void store_unlock(store_t *s)
+{
+    pthread_mutex_unlock(&s->lock);
+}
 
 static void free_keys(store_t *s)
 {
@@ -157,7 +176,7 @@ static int load_master(store_t *s)
 /* The schema's version lives in SQLite's user_version. A store written by a
    newer softfm is refused rather than misread; older ones are migrated here
    as the schema grows. */
-#define SCHEMA_VERSION 2 /* 2: the fms table */
+#define SCHEMA_VERSION 3 /* 2: the fms table; 3: the smfs table */
 
 static int check_version(sqlite3 *db, const char *path)
 {
@@ -274,7 +293,7 @@ int store_wipe(store_t *s)
     uint8_t fresh[SEAL_KEY_LEN];
     pthread_mutex_lock(&s->lock);
     if (sqlite3_exec(s->db, "BEGIN IMMEDIATE; DELETE FROM objects; DELETE FROM tokens;"
-                            "DELETE FROM meta; DELETE FROM fms; COMMIT;", NULL, NULL, NULL) != SQLITE_OK) {
+                            "DELETE FROM meta; DELETE FROM fms; DELETE FROM smfs; COMMIT;", NULL, NULL, NULL) != SQLITE_OK) {
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         goto out;
     }

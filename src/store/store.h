@@ -74,4 +74,28 @@ int store_fm_put(store_t *s, const char *name, uint16_t number, uint32_t flags,
 int store_fm_delete(store_t *s, const char *name);
 int store_fm_load_all(store_t *s, int (*cb)(void *ctx, const store_fm_t *fm), void *ctx);
 
+/* The SMFS's entries (smfs_store.c): per FM, a path, a directory or a file
+   of a fixed size whose contents are sealed under the master key. */
+typedef struct store_smfs {
+    char path[128];
+    int is_dir;
+    uint32_t size;    /* a file's bytes, a directory's entries */
+    size_t len;       /* of the contents read */
+} store_smfs_t;
+int store_smfs_put(store_t *s, const char *fm, const char *path, int is_dir, uint32_t size,
+                   const uint8_t *data, size_t len);
+/* 0, 1 when there is no such entry, -1 on failure; *data (when asked for)
+   is malloc'ed: wipe and free it. */
+int store_smfs_get(store_t *s, const char *fm, const char *path, store_smfs_t *e,
+                   uint8_t **data);
+int store_smfs_delete(store_t *s, const char *fm, const char *path);
+int store_smfs_rename(store_t *s, const char *fm, const char *from, const char *to);
+/* Every entry of fm (of every FM when fm is NULL), without contents. */
+int store_smfs_list(store_t *s, const char *fm, int (*cb)(void *ctx, const store_smfs_t *e),
+                    void *ctx);
+/* A sealed backup of the whole SMFS; import replaces the SMFS with one:
+   0, 1 when the blob is not one this HSM's master key opens, -1 on failure. */
+int store_smfs_export(store_t *s, uint8_t **blob, size_t *len);
+int store_smfs_import(store_t *s, const uint8_t *blob, size_t len);
+
 #endif

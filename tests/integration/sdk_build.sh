@@ -38,6 +38,7 @@ readelf -d "$img" | grep -q NEEDED && bad "hello.bin imports nothing" || ok "hel
 "$SOFTFMD" --data "$work/data" --socket "$SOFTFM_SOCKET"
 "$SOFTFM_BIN" hsm init --label sdk >/dev/null
 "$SOFTFM_BIN" policy set allow-unsigned-fms on >/dev/null
+"$SOFTFM_BIN" policy set smfs-auto-activate on >/dev/null
 check "load hello" "loaded as number 0x0300 and running" "$SOFTFM_BIN" fm load --dev "$img"
 check "load sg" "loaded as number 0x0304 and running" "$SOFTFM_BIN" fm load --dev "$work/sg/bin/sg.bin"
 check "hello-host" "^HELLO, SDK$" "$work/hello/hello-host" upper "hello, sdk"

@@ -130,6 +130,14 @@ static void test_load_rules(void **state)
     free(img);
     assert_int_equal(load_hello(why, sizeof why), CKR_OK);
     assert_int_equal(load_hello(why, sizeof why), SFM_R_EXISTS);
+    /* Loaded, but no FM runs before the SMFS is active. */
+    char out[8];
+    assert_int_equal(call(HELLO_ECHO, "x", 1, 0, out, sizeof out, NULL, NULL),
+                     MDR_FM_NOT_AVAILABLE);
+    assert_int_equal(admin(d.sock, OP_ADMIN_SMFS_ACTIVATE, NULL, 0, 0, "wrong-pin", NULL, 0),
+                     CKR_PIN_INCORRECT);
+    assert_int_equal(admin(d.sock, OP_ADMIN_SMFS_ACTIVATE, NULL, 0, 0, T_SO_PIN, NULL, 0), CKR_OK);
+    assert_int_equal(call(HELLO_ECHO, "x", 1, 0, out, sizeof out, NULL, NULL), MDR_OK);
     uint32_t id = 0;
     assert_int_equal(MD_GetFmIdFromName(0, "hello", 5, &id), MDR_OK);
     assert_int_equal(id, HELLO_FM_NUMBER);
@@ -385,9 +393,14 @@ static void test_hsm_restart_and_delete(void **state)
     assert_int_equal(daemon_start(&d), 0);
     uint8_t out[16];
     uint32_t got = 0, st = 99;
+    /* After a restart the SMFS waits for its activation again, and the FM
+       with it; with the auto-activation policy it would not. */
     MD_RV rv = call(HELLO_ECHO, "back", 4, 0, out, sizeof out, &got, &st);
-    if (rv != MDR_OK) /* the first call may meet the old connection */
+    if (rv != MDR_FM_NOT_AVAILABLE) /* the first call may meet the old connection */
         rv = call(HELLO_ECHO, "back", 4, 0, out, sizeof out, &got, &st);
+    assert_int_equal(rv, MDR_FM_NOT_AVAILABLE);
+    assert_int_equal(set_policy(d.sock, "smfs-auto-activate", 1), CKR_OK);
+    rv = call(HELLO_ECHO, "back", 4, 0, out, sizeof out, &got, &st);
     assert_int_equal(rv, MDR_OK);
     assert_memory_equal(out, "back", 4);
     assert_int_equal(admin(d.sock, OP_ADMIN_FM_DELETE, "hello", 5, 0, "wrong-pin", NULL, 0),

@@ -134,7 +134,7 @@ static int group_setup(void **state)
     p = module_load();
     if (!p || p->C_Initialize(NULL) != CKR_OK || hsm_setup(p, d.sock, &slot))
         return -1;
-    if (set_policy(d.sock, "allow-unsigned-fms", 1) ||
+    if (set_policy(d.sock, "allow-unsigned-fms", 1) || set_policy(d.sock, "smfs-auto-activate", 1) ||
         load_fm(d.sock, getenv("SOFTFM_CRYPTO_FM"), NULL, 0))
         return -1;
     return MD_Initialize() == MDR_OK ? 0 : -1;

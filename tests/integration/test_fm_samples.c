@@ -38,7 +38,8 @@ static int group_setup(void **state)
     CK_SLOT_ID slot;
     if (!p || p->C_Initialize(NULL) || hsm_setup(p, d.sock, &slot) || p->C_Finalize(NULL))
         return -1;
-    if (set_policy(d.sock, "allow-unsigned-fms", 1) || load("SOFTFM_STREAM_FM") ||
+    if (set_policy(d.sock, "allow-unsigned-fms", 1) || set_policy(d.sock, "smfs-auto-activate", 1) ||
+        load("SOFTFM_STREAM_FM") ||
         load("SOFTFM_LOGIN_FM"))
         return -1;
     return MD_Initialize() == MDR_OK ? 0 : -1;

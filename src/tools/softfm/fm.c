@@ -15,7 +15,7 @@
 
 static const char *state_name(uint32_t s)
 {
-    return s == 1 ? "running" : s == 2 ? "failed" : "stopped";
+    return s == 1 ? "running" : s == 2 ? "failed" : s == 3 ? "waiting" : "stopped";
 }
 
 typedef struct fm_row {
@@ -126,6 +126,9 @@ static int fm_load(tool_t *t, int argc, char **argv)
         read_row(&r, &row);
         if (row.state == 1)
             printf("FM %s loaded as number 0x%04x and running\n", row.name, row.number);
+        else if (row.state == 3)
+            printf("FM %s loaded as number 0x%04x; it starts when the SMFS is activated "
+                   "(softfm smfs activate)\n", row.name, row.number);
         else
             code = fail_msg("fm load: FM %s loaded as number 0x%04x but not running: %s",
                             row.name, row.number, row.why);

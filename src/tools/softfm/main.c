@@ -34,6 +34,10 @@ static void usage(FILE *f)
             "  fm status                    list FMs and their state\n"
             "  fm delete NAME|NUMBER        stop and remove an FM\n"
             "  fm trace NAME [--follow]     print an FM's trace\n"
+            "  smfs activate                activate the SMFS (FMs start)\n"
+            "  smfs status                  whether it is active, and its use\n"
+            "  smfs backup --out FILE       a sealed backup of every FM's SMFS\n"
+            "  smfs restore --in FILE       restore one (this HSM's master key only)\n"
             "Without a command, softfm reads commands from its input, one a line.\n");
 }
 
@@ -54,6 +58,8 @@ static int run(tool_t *t, int argc, char **argv)
         return cmd_policy(t, argc - 1, argv + 1);
     if (!strcmp(cmd, "fm"))
         return cmd_fm(t, argc - 1, argv + 1);
+    if (!strcmp(cmd, "smfs"))
+        return cmd_smfs(t, argc - 1, argv + 1);
     if (!strcmp(cmd, "help")) {
         usage(stdout);
         return 0;

@@ -42,5 +42,6 @@ int cmd_partition(tool_t *t, int argc, char **argv);
 int cmd_slot(tool_t *t, int argc, char **argv);
 int cmd_policy(tool_t *t, int argc, char **argv);
 int cmd_fm(tool_t *t, int argc, char **argv);
+int cmd_smfs(tool_t *t, int argc, char **argv);
 
 #endif
