@@ -123,12 +123,16 @@ static int path_ok(const uint8_t *p, size_t n, char *out)
         return SMFS_ERR_PARAMETER;
     if (n > SMFS_PATH_MAX)
         return SMFS_ERR_NAME_TOO_LONG;
+    if (n == 1) {
+        strcpy(out, "/");
+        return SMFS_OK;
+    }
     size_t comp = 0;
     for (size_t i = 1; i <= n; i++) {
         if (i == n || p[i] == '/') {
             size_t len = comp;
             if (len == 0)
-                return n == 1 ? SMFS_OK : SMFS_ERR_PARAMETER; /* "/" or an empty part */
+                return SMFS_ERR_PARAMETER; /* an empty part, or a trailing '/' */
             if (len > SMFS_NAME_MAX)
                 return SMFS_ERR_NAME_TOO_LONG;
             const uint8_t *c = p + i - len;
