@@ -68,6 +68,9 @@ enum fm_result {
    files. FMs start once the SMFS is active (as the seed says, an FM may
    assume it is): now when smfs_active, else at fm_registry_activate_smfs. */
 int fm_registry_open(const char *data_dir, store_t *store, bool smfs_active, fm_registry_t **out);
+/* Start the stored FMs (after fm_registry_set_cryptoki: Startup may call
+   Cryptoki). */
+void fm_registry_start(fm_registry_t *r);
 /* Activate the SMFS and start the FMs waiting for it. */
 void fm_registry_activate_smfs(fm_registry_t *r);
 bool fm_registry_smfs_active(fm_registry_t *r);

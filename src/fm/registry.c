@@ -565,6 +565,14 @@ int fm_registry_open(const char *data_dir, store_t *store, bool smfs_active, fm_
         fm_registry_close(r);
         return -1;
     }
+    *out = r;
+    return 0;
+}
+
+static void release(fm_registry_t *r, fm_t *f);
+
+void fm_registry_start(fm_registry_t *r)
+{
     for (size_t i = 0; i < r->n; i++) {
         fm_t *f = r->fms[i];
         pthread_mutex_lock(&f->lock);
@@ -575,11 +583,7 @@ int fm_registry_open(const char *data_dir, store_t *store, bool smfs_active, fm_
             log_warn("FM %s (0x%04x) not started: %s", f->info.name, f->number, f->why);
         pthread_mutex_unlock(&f->lock);
     }
-    *out = r;
-    return 0;
 }
-
-static void release(fm_registry_t *r, fm_t *f);
 
 bool fm_registry_smfs_active(fm_registry_t *r)
 {

@@ -348,6 +348,7 @@ int main(int argc, char **argv)
         return 1;
     }
     fm_registry_set_cryptoki(srv.fms, fm_cryptoki, srv.hsm);
+    fm_registry_start(srv.fms);
     dispatch_set_fms(srv.fms);
     srv.listen_fd = listen_on(sock);
     if (srv.listen_fd < 0 || pipe2(srv.wake, O_CLOEXEC)) {

@@ -25,9 +25,9 @@ for l in libethsm.so libcryptoki.so libCryptoki2_64.so; do
   [ -e "$work/prefix/share/softfm/lunasdk/lib/$l" ] && ok "lunasdk/lib/$l" || bad "lunasdk/lib/$l"
 done
 cp -r "$sdk/samples/hello" "$sdk/samples/sg" "$sdk/samples/stream" "$sdk/samples/login" \
-      "$sdk/samples/crypto" "$work/"
+      "$sdk/samples/crypto" "$sdk/samples/custodian" "$work/"
 check "hello: Luna-style make" "" make -C "$work/hello" FMSDK="$sdk"
-for s in stream login crypto; do
+for s in stream login crypto custodian; do
   check "$s: Luna-style make" "" make -C "$work/$s" FMSDK="$sdk"
 done
 check "sg: PTK-style make, the FM" "" make -C "$work/sg" FMDIR="$sdk"
@@ -45,7 +45,7 @@ check "hello-host" "^HELLO, SDK$" "$work/hello/hello-host" upper "hello, sdk"
 check "sg-host: buffers filled in order" "^12 bytes in buffers of 8: \[..a..bb.\] \[.ccc____\] \[________\]$" "$work/sg/obj-host/sg-host"
 check "sg-host: records recovered" "^record 2: ccc$" "$work/sg/obj-host/sg-host"
 arch=$(uname -m)
-for s in stream login crypto; do
+for s in stream login crypto custodian; do
   check "load $s" "and running" "$SOFTFM_BIN" fm load --dev "$work/$s/bin-$arch/$s.bin"
 done
 check "stream-host" "^sum 10; reversed: 4 3 2 1$" "$work/stream/stream-host" 1 2 3 4
@@ -62,5 +62,20 @@ GNUTLS_PIN=1234 p11tool --provider "$M" --login --label fm-mac "pkcs11:token=key
 check "HMAC key into the partition" "Generic secret length 32" pkcs11-tool --module "$M" --slot 1 --login --pin 1234 -O
 want=$(printf 'from the host' | openssl dgst -sha256 -mac HMAC -macopt key:0123456789abcdef0123456789abcdef -r | cut -d' ' -f1)
 check "crypto-host: the FM's HMAC matches openssl" "^HMAC-SHA256: $want$" "$work/crypto/crypto-host" 1 1234 fm-mac "from the host"
+# The key custodian keeps its keys in the SMFS: they outlive the daemon.
+C="$work/custodian/custodian-host"
+check "custodian: generate" "^ok$" "$C" generate signing
+check "custodian: generate another" "^ok$" "$C" generate backup
+check "custodian: use" "^[0-9a-f]{64}$" "$C" use signing "a message"
+mac=$(tail -n1 "$work/out")
+dpid=$(head -n1 "$work/data/softfmd.lock")
+kill "$dpid"
+for _ in $(seq 200); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.05; done
+"$SOFTFMD" --data "$work/data" --socket "$SOFTFM_SOCKET"
+check "custodian: the key after a restart" "^$mac$" "$C" use signing "a message"
+check "custodian: list" "^backup$" "$C" list
+check "custodian: delete" "^ok$" "$C" delete backup
+"$C" use backup "x" >"$work/out" 2>&1 && bad "custodian: a deleted key is gone" || ok "custodian: a deleted key is gone"
+check "custodian: the other key stays" "^$mac$" "$C" use signing "a message"
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
