@@ -77,5 +77,14 @@ check "custodian: list" "^backup$" "$C" list
 check "custodian: delete" "^ok$" "$C" delete backup
 "$C" use backup "x" >"$work/out" 2>&1 && bad "custodian: a deleted key is gone" || ok "custodian: a deleted key is gone"
 check "custodian: the other key stays" "^$mac$" "$C" use signing "a message"
+# A backup of the SMFS, and back to it after a change.
+check "smfs status" "^SMFS active; [0-9]+ of 1048576 bytes used$" "$SOFTFM_BIN" smfs status
+check "smfs backup" "^SMFS backed up to $work/smfs.bak" "$SOFTFM_BIN" smfs backup --out "$work/smfs.bak"
+check "custodian: delete the signing key" "^ok$" "$C" delete signing
+check "smfs restore" "^SMFS restored from" "$SOFTFM_BIN" smfs restore --in "$work/smfs.bak"
+check "custodian: the key is back" "^$mac$" "$C" use signing "a message"
+printf 'not a backup' > "$work/junk.bak"
+"$SOFTFM_BIN" smfs restore --in "$work/junk.bak" >"$work/out" 2>&1 && bad "junk backup refused" || \
+  { grep -q "not an SMFS backup of this HSM" "$work/out" && ok "junk backup refused" || bad "junk backup refused"; }
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
