@@ -30,14 +30,16 @@ static const char *kdf_digest(CK_ULONG kdf)
 }
 
 /* The peer's public key: a raw uncompressed point, or one in a DER OCTET
-   STRING (both are met in the wild). */
+   STRING (both are met in the wild). The curve's point length tells them
+   apart: a raw point may itself begin like an OCTET STRING header. */
 static EVP_PKEY *peer_key(const EVP_PKEY *base, const uint8_t *p, size_t n)
 {
     char group[64];
-    if (n >= 2 && p[0] == 0x04 && p[1] + 2u == n && (n - 2) % 2 == 1) {
+    size_t raw = 2 * (size_t)((EVP_PKEY_get_bits(base) + 7) / 8) + 1;
+    if (n == raw + 2 && p[0] == 0x04 && p[1] == raw) {
         p += 2;
         n -= 2;
-    } else if (n >= 3 && p[0] == 0x04 && p[1] == 0x81 && p[2] + 3u == n) {
+    } else if (n == raw + 3 && p[0] == 0x04 && p[1] == 0x81 && p[2] == raw) {
         p += 3;
         n -= 3;
     }

@@ -571,6 +571,37 @@ static void test_ecdh(void **state)
     assert_int_equal(hsm_get_attribute_value(f->h, A, s, a1, g, 2), CKR_OK);
     assert_int_equal(local, CK_FALSE);
     assert_int_equal(asens, CK_FALSE);
+    /* A raw point that begins like a DER OCTET STRING header (04 3F...):
+       read as the point it is, whatever its first bytes. */
+    CK_BYTE raw[65];
+    for (int tries = 0; tries < 20000; tries++) {
+        EVP_PKEY *peer = EVP_EC_gen("P-256");
+        size_t rl = 0;
+        assert_non_null(peer);
+        assert_int_equal(EVP_PKEY_get_octet_string_param(peer, OSSL_PKEY_PARAM_PUB_KEY, raw,
+                                                         sizeof raw, &rl), 1);
+        if (raw[1] == 0x3F) {
+            CK_OBJECT_HANDLE kx = derive(f, s, apriv, raw, 65, CKD_NULL, CKK_GENERIC_SECRET, 32,
+                                         CKR_OK);
+            EVP_PKEY *mine = public_key(f, s, apub, CKK_EC, "prime256v1");
+            EVP_PKEY_CTX *dc = EVP_PKEY_CTX_new_from_pkey(NULL, peer, NULL);
+            uint8_t z[32];
+            size_t zl = sizeof z;
+            assert_int_equal(EVP_PKEY_derive_init(dc), 1);
+            assert_int_equal(EVP_PKEY_derive_set_peer(dc, mine), 1);
+            assert_int_equal(EVP_PKEY_derive(dc, z, &zl), 1);
+            CK_BYTE zv[32];
+            CK_ATTRIBUTE zt = { CKA_VALUE, zv, sizeof zv };
+            assert_int_equal(hsm_get_attribute_value(f->h, A, s, kx, &zt, 1), CKR_OK);
+            assert_memory_equal(zv, z, 32);
+            EVP_PKEY_CTX_free(dc);
+            EVP_PKEY_free(mine);
+            EVP_PKEY_free(peer);
+            break;
+        }
+        EVP_PKEY_free(peer);
+    }
+    assert_int_equal(raw[1], 0x3F);
     /* Errors: too long for no KDF, a bad point, a key without CKA_DERIVE. */
     derive(f, s, apriv, bp, bl, CKD_NULL, CKK_GENERIC_SECRET, 33, CKR_ATTRIBUTE_VALUE_INVALID);
     CK_BYTE bad[65] = { 0x04 };
