@@ -27,10 +27,12 @@ SOFTFMD=build-tsan/src/server/softfmd SOFTFM_MODULE=build/src/pkcs11/libsoftfm-p
 
 echo "== fuzz the request decoder briefly"
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DSOFTFM_FUZZ=ON -DSOFTFM_TESTS=OFF >/dev/null
-cmake --build build-fuzz -j"$jobs" --target fuzz_dispatch fuzz_wire fuzz_fm_image
+cmake --build build-fuzz -j"$jobs" --target fuzz_dispatch fuzz_wire fuzz_fm_image fuzz_smfs
 mkdir -p build-fuzz/corpus
 ./build-fuzz/fuzz/fuzz_wire -max_total_time="${FUZZ_SECONDS:-30}" -max_len=4096 build-fuzz/corpus 2>&1 | tail -n 2
 ./build-fuzz/fuzz/fuzz_dispatch -max_total_time="${FUZZ_SECONDS:-30}" -max_len=4096 2>&1 | tail -n 2
 mkdir -p build-fuzz/corpus-fm && cp build/fmsdk/samples/*.bin build-fuzz/corpus-fm/ 2>/dev/null || true
 ./build-fuzz/fuzz/fuzz_fm_image -max_total_time="${FUZZ_SECONDS:-30}" -max_len=65536 build-fuzz/corpus-fm 2>&1 | tail -n 2
+./build-fuzz/fuzz/fuzz_smfs -max_total_time="${FUZZ_SECONDS:-30}" -max_len=512 2>&1 | tail -n 2
+rm -rf /tmp/softfm-fuzz-smfs.*
 echo "all tests passed"
