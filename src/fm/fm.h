@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/types.h>
+
 #include "common.h"
 #include "store.h"
 
@@ -38,6 +40,41 @@ typedef struct fm_image_info {
 
 /* 0, or -1 with a one-line reason in why. */
 int fm_image_check(const uint8_t *img, size_t n, fm_image_info_t *info, char *why, size_t cap);
+
+/* Signed images (signed.c, docs/fm-image.md). */
+#define FM_SIGNED_MAGIC "SFMFMIMG"
+#define FM_SIGNED_FORMAT 1u
+#define FM_SIGNED_MAX (16u * 1024u * 1024u)
+enum { FM_BUILD_DEBUG = 0, FM_BUILD_RELEASE = 1 };
+enum { FM_SIG_RSA_PSS_SHA256 = 1, FM_SIG_ECDSA_SHA256 = 2, FM_SIG_ECDSA_SHA384 = 3 };
+
+typedef struct fm_signed {
+    char name[FM_NAME_MAX + 1];
+    uint8_t version_major, version_minor;
+    char manufacturer[33];
+    uint16_t number;
+    uint8_t build_type;            /* FM_BUILD_* */
+    char arch[16];
+    uint64_t build_time;
+    uint8_t cert_sha256[32];       /* of the signer's certificate (DER) */
+    uint8_t sig_alg;               /* FM_SIG_* */
+    const uint8_t *elf;            /* the FM's ELF object */
+    size_t elf_len;
+    const uint8_t *signed_part;    /* what the signature covers */
+    size_t signed_len;
+    const uint8_t *sig;            /* DER (ECDSA) or PSS bytes */
+    size_t sig_len;
+} fm_signed_t;
+
+/* The part a signature covers: header fields and the ELF object. */
+int fm_signed_header(wbuf_t *w, const fm_signed_t *s);
+/* Parse a signed image (pointers into p): 0, or -1 with a reason. */
+int fm_signed_parse(const uint8_t *p, size_t n, fm_signed_t *s, char *why, size_t cap);
+/* The key fits the algorithm (RSA 2048-4096 for PSS, P-256/P-384 for ECDSA). */
+int fm_signed_check_key(uint8_t alg, EVP_PKEY *pk, char *why, size_t cap);
+int fm_signed_verify(const fm_signed_t *s, EVP_PKEY *pk, char *why, size_t cap);
+/* The certificate is valid at now (seconds since 1970). */
+int fm_signed_cert_ok(X509 *cert, uint64_t now, char *why, size_t cap);
 
 typedef struct fm_registry fm_registry_t;
 
