@@ -97,14 +97,35 @@ enum fm_result {
     FMR_FAILED,          /* it crashed or overran its time on this request */
     FMR_EXISTS,          /* an FM of that name or number is loaded */
     FMR_BAD_IMAGE,       /* the image was refused (see why) */
+    FMR_POLICY,          /* a policy refuses it (see why) */
     FMR_NOT_FOUND,
     FMR_RESOURCES,
 };
 
-/* Open the registry with every FM the store holds; data_dir holds the trace
-   files. FMs start once the SMFS is active (as the seed says, an FM may
-   assume it is): now when smfs_active, else at fm_registry_activate_smfs. */
-int fm_registry_open(const char *data_dir, store_t *store, bool smfs_active, fm_registry_t **out);
+/* What the HSM trusts (trust.c): its FM policies, and the Admin Token's
+   certificates, found by the SHA-256 of their DER (0 with *der malloc'ed, 1
+   when there is none, -1 on failure). */
+typedef int (*fm_signer_fn)(void *ctx, const uint8_t sha256[32], uint8_t **der, size_t *len);
+typedef struct fm_trust {
+    bool allow_fms;       /* policy allow-fms */
+    bool allow_unsigned;  /* policy allow-unsigned-fms */
+    bool release_only;    /* policy fm-release-only */
+    fm_signer_fn signer;
+    void *ctx;
+} fm_trust_t;
+/* Whether the HSM runs an image (dev: an unsigned ELF object, else a signed
+   image): 0 with the ELF object to run in *elf (inside img); -1 (the image)
+   or -2 (a policy) with a one-line reason. */
+int fm_accept(const uint8_t *img, size_t n, bool dev, const fm_trust_t *t, const uint8_t **elf,
+              size_t *elf_len, char *why, size_t cap);
+
+/* Open the registry with every FM the store holds, each accepted again under
+   trust (one no longer accepted stays, failed, with the reason); data_dir
+   holds the trace files. FMs start once the SMFS is active (as the seed says,
+   an FM may assume it is): now when smfs_active, else at
+   fm_registry_activate_smfs. */
+int fm_registry_open(const char *data_dir, store_t *store, bool smfs_active,
+                     const fm_trust_t *trust, fm_registry_t **out);
 /* Start the stored FMs (after fm_registry_set_cryptoki: Startup may call
    Cryptoki). */
 void fm_registry_start(fm_registry_t *r);
@@ -118,9 +139,10 @@ void fm_registry_restart_all(fm_registry_t *r);
 int fm_registry_smfs_usage(fm_registry_t *r, uint64_t *capacity, uint64_t *used);
 void fm_registry_close(fm_registry_t *r);
 
-/* Load an image (checked here), keep it in the store and start it. */
-enum fm_result fm_load(fm_registry_t *r, const uint8_t *img, size_t n, bool unsigned_image,
-                       fm_status_t *out, char *why, size_t cap);
+/* Load an image (accepted under trust first: FMR_BAD_IMAGE with the reason
+   when not), keep it in the store and start it. */
+enum fm_result fm_load(fm_registry_t *r, const uint8_t *img, size_t n, bool dev,
+                       const fm_trust_t *trust, fm_status_t *out, char *why, size_t cap);
 /* Stop and remove an FM, by name or by number (a name of digits or 0x...). */
 enum fm_result fm_delete(fm_registry_t *r, const char *name_or_number);
 /* After the HSM is zeroized: stop and forget every FM, and erase their

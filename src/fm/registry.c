@@ -44,8 +44,9 @@ typedef struct fm {
     fm_image_info_t info;
     uint16_t number;
     bool unsigned_image;
-    uint8_t *image;
+    uint8_t *image;               /* the ELF object it runs */
     size_t len;
+    bool refused;                 /* no longer accepted (at an HSM start): never started */
     enum fm_state state;
     uint32_t startup_status;
     unsigned restarts;
@@ -67,6 +68,7 @@ struct fm_registry {
     fm_ck_handler_t ck;
     void *ck_ctx;
     bool smfs_active;
+    fm_trust_t trust;             /* at open, for the stored images */
     char trace_dir[4096];
     char fmhost[4096];
     fm_t *fms[MAX_FMS];
@@ -318,6 +320,10 @@ static void start_host(fm_registry_t *r, fm_t *f)
 {
     int sv[2] = { -1, -1 }, img = -1, trace = -1;
     smfs_reset(f->smfs); /* a new process has no open files */
+    if (f->refused) {
+        f->state = FM_FAILED;
+        return;
+    }
     if (!r->smfs_active) {
         f->state = FM_WAITING;
         set_why(f, "waiting for SMFS activation (softfm smfs activate)");
@@ -535,18 +541,38 @@ static enum fm_result add(fm_registry_t *r, const uint8_t *img, size_t n, bool u
     return FMR_OK;
 }
 
+/* A stored image is accepted again; one that no longer is (its signer's
+   certificate gone or expired, a policy changed) is kept but not run. */
 static int load_stored(void *ctx, const store_fm_t *s)
 {
     fm_registry_t *r = ctx;
     fm_t *f;
-    char why[160];
-    if (add(r, s->image, s->len, (s->flags & STORE_FM_UNSIGNED) != 0, s->number, &f, why,
-            sizeof why) != FMR_OK)
+    char why[160], refused[160] = "";
+    bool dev = (s->flags & STORE_FM_UNSIGNED) != 0;
+    const uint8_t *elf = s->image;
+    size_t elf_len = s->len;
+    if (fm_accept(s->image, s->len, dev, &r->trust, &elf, &elf_len, refused, sizeof refused)) {
+        fm_signed_t sg;
+        if (!dev && fm_signed_parse(s->image, s->len, &sg, why, sizeof why) == 0) {
+            elf = sg.elf;
+            elf_len = sg.elf_len;
+        }
+        log_err("stored FM %s not started: %s", s->name, refused);
+    }
+    if (add(r, elf, elf_len, dev, s->number, &f, why, sizeof why) != FMR_OK) {
         log_err("stored FM %s not loaded: %s", s->name, why);
+        return 0;
+    }
+    if (refused[0]) {
+        f->refused = true;
+        f->state = FM_FAILED;
+        set_why(f, "not accepted at this start: %s", refused);
+    }
     return 0;
 }
 
-int fm_registry_open(const char *data_dir, store_t *store, bool smfs_active, fm_registry_t **out)
+int fm_registry_open(const char *data_dir, store_t *store, bool smfs_active,
+                     const fm_trust_t *trust, fm_registry_t **out)
 {
     fm_registry_t *r = calloc(1, sizeof *r);
     if (!r)
@@ -554,6 +580,7 @@ int fm_registry_open(const char *data_dir, store_t *store, bool smfs_active, fm_
     pthread_mutex_init(&r->lock, NULL);
     r->store = store;
     r->smfs_active = smfs_active;
+    r->trust = *trust;
     snprintf(r->trace_dir, sizeof r->trace_dir, "%s/fm-trace", data_dir);
     if (mkdir(r->trace_dir, 0700) && errno != EEXIST) {
         log_err("cannot create %s", r->trace_dir);
@@ -666,15 +693,19 @@ void fm_registry_close(fm_registry_t *r)
     free(r);
 }
 
-enum fm_result fm_load(fm_registry_t *r, const uint8_t *img, size_t n, bool unsigned_image,
-                       fm_status_t *out, char *why, size_t cap)
+enum fm_result fm_load(fm_registry_t *r, const uint8_t *img, size_t n, bool dev,
+                       const fm_trust_t *trust, fm_status_t *out, char *why, size_t cap)
 {
     fm_t *f;
+    const uint8_t *elf;
+    size_t elf_len;
+    int acc = fm_accept(img, n, dev, trust, &elf, &elf_len, why, cap);
+    if (acc)
+        return acc == -2 ? FMR_POLICY : FMR_BAD_IMAGE;
     pthread_mutex_lock(&r->lock);
-    enum fm_result res = add(r, img, n, unsigned_image, 0, &f, why, cap);
+    enum fm_result res = add(r, elf, elf_len, dev, 0, &f, why, cap);
     if (res == FMR_OK &&
-        store_fm_put(r->store, f->info.name, f->number,
-                     unsigned_image ? STORE_FM_UNSIGNED : 0, img, n)) {
+        store_fm_put(r->store, f->info.name, f->number, dev ? STORE_FM_UNSIGNED : 0, img, n)) {
         snprintf(why, cap, "cannot keep the image in the store");
         r->fms[--r->n] = NULL;
         fm_free(f);

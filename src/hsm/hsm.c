@@ -18,8 +18,11 @@ static const struct {
     [POL_SO_TRIES] = { "so-pin-max-tries", "wrong SO PINs before the SO is locked", 3, 1, 100 },
     [POL_USER_TRIES] = { "user-pin-max-tries", "wrong Crypto Officer PINs before lock-out", 10, 1,
                          1000 },
+    [POL_ALLOW_FMS] = { "allow-fms", "load and run FMs at all", 1, 0, 1 },
     [POL_UNSIGNED_FMS] = { "allow-unsigned-fms", "load FM images without a signature (development)",
                            0, 0, 1 },
+    [POL_RELEASE_ONLY] = { "fm-release-only", "accept RELEASE FM images only (production)", 0, 0,
+                           1 },
     [POL_SMFS_AUTO] = { "smfs-auto-activate", "activate the SMFS (and start FMs) at every HSM start",
                         0, 0, 1 },
 };

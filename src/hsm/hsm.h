@@ -190,6 +190,9 @@ CK_RV hsm_admin_partition_delete(hsm_t *h, const CK_UTF8CHAR *so_pin, CK_ULONG l
                                  const char *name);
 CK_RV hsm_admin_policy_set(hsm_t *h, const CK_UTF8CHAR *so_pin, CK_ULONG len,
                            const char *name, unsigned long value);
+/* The certificate in the Admin Token whose DER has this SHA-256 (the
+   signer an FM image names): 0 with *der malloc'ed, 1 when there is none. */
+int hsm_admin_cert(hsm_t *h, const uint8_t sha256[32], uint8_t **der, size_t *len);
 /* Check the HSM SO PIN (for administration done outside the core). */
 CK_RV hsm_admin_check(hsm_t *h, const CK_UTF8CHAR *so_pin, CK_ULONG len);
 /* A policy's value by name; -1 if there is no such policy. */

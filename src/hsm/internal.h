@@ -125,7 +125,10 @@ typedef struct app {
     size_t ntoks;
 } app_t;
 
-enum policy_id { POL_SO_TRIES, POL_USER_TRIES, POL_UNSIGNED_FMS, POL_SMFS_AUTO, POL_COUNT };
+enum policy_id {
+    POL_SO_TRIES, POL_USER_TRIES, POL_ALLOW_FMS, POL_UNSIGNED_FMS, POL_RELEASE_ONLY, POL_SMFS_AUTO,
+    POL_COUNT
+};
 
 struct hsm {
     pthread_mutex_t lock;

@@ -171,12 +171,21 @@ static CK_RV enter(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, session_t *
     return rv;
 }
 
+/* The Admin Token's objects (the FM signers' certificates among them) are
+   the HSM SO's to make, change and destroy. */
+static bool admin_guarded(const object_t *o, CK_USER_TYPE who)
+{
+    return o->on_token && o->tok && o->tok->rec.id == 0 && who != CKU_SO;
+}
+
 CK_RV object_insert(hsm_t *h, session_t *s, object_t *o, CK_USER_TYPE who, CK_OBJECT_HANDLE *out)
 {
     if (o->priv && who != CKU_USER)
         return CKR_USER_NOT_LOGGED_IN;
     if (o->on_token && !(s->flags & CKF_RW_SESSION))
         return CKR_SESSION_READ_ONLY;
+    if (o->on_token && s->tok->rec.id == 0 && who != CKU_SO)
+        return CKR_USER_NOT_LOGGED_IN; /* the Admin Token: the HSM SO only */
     pthread_mutex_lock(&h->lock);
     o->handle = h->next_object++;
     o->tok = s->tok;
@@ -331,6 +340,8 @@ CK_RV hsm_destroy_object(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, CK_OB
         return rv;
     if (rv == CKR_OK && o->on_token && !(s->flags & CKF_RW_SESSION))
         rv = CKR_SESSION_READ_ONLY;
+    if (rv == CKR_OK && admin_guarded(o, who))
+        rv = CKR_USER_NOT_LOGGED_IN;
     if (rv == CKR_OK && !obj_bool(o, CKA_DESTROYABLE, true))
         rv = CKR_ACTION_PROHIBITED;
     if (rv == CKR_OK && o->on_token && store_object_delete(h->store, o->handle))
@@ -370,6 +381,8 @@ CK_RV hsm_set_attribute_value(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle,
         rv = CKR_OBJECT_HANDLE_INVALID;
     else if (o->on_token && !(s->flags & CKF_RW_SESSION))
         rv = CKR_SESSION_READ_ONLY;
+    else if (admin_guarded(o, who))
+        rv = CKR_USER_NOT_LOGGED_IN;
     else if (!obj_bool(o, CKA_MODIFIABLE, true))
         rv = CKR_ACTION_PROHIBITED;
     else if ((rv = attrs_check_change(o, t, n, who, false)) == CKR_OK)
@@ -684,4 +697,29 @@ void object_discard(hsm_t *h, CK_OBJECT_HANDLE handle)
 int object_find_visible(hsm_t *h, const session_t *s, CK_OBJECT_HANDLE handle, object_t **out)
 {
     return object_get_locked(h, s, handle, out) == CKR_OK ? 0 : -1;
+}
+
+int hsm_admin_cert(hsm_t *h, const uint8_t sha256[32], uint8_t **der, size_t *len)
+{
+    int rc = 1;
+    *der = NULL;
+    pthread_mutex_lock(&h->lock);
+    token_t *admin = token_by_slot(h, HSM_ADMIN_SLOT);
+    for (object_t *o = admin ? admin->objects : NULL; o && rc == 1; o = o->next) {
+        const attr_t *v = obj_attr(o, CKA_VALUE);
+        if (!o->on_token || obj_ulong(o, CKA_CLASS, 0) != CKO_CERTIFICATE || !v || !v->len)
+            continue;
+        uint8_t md[32];
+        unsigned int ml = 0;
+        if (EVP_Digest(v->val, v->len, md, &ml, EVP_sha256(), NULL) != 1 ||
+            memcmp(md, sha256, sizeof md))
+            continue;
+        rc = (*der = malloc(v->len)) ? 0 : -1;
+        if (*der) {
+            memcpy(*der, v->val, v->len);
+            *len = v->len;
+        }
+    }
+    pthread_mutex_unlock(&h->lock);
+    return rc;
 }

@@ -17,5 +17,7 @@
 int dispatch(hsm_t *h, app_id_t app, const uint8_t *req, size_t len, wbuf_t *reply);
 /* The FMs that requests for FMs go to (none until set). */
 void dispatch_set_fms(fm_registry_t *r);
+/* What the HSM trusts for FM images now: its policies and the Admin Token. */
+void fms_trust(hsm_t *h, fm_trust_t *t);
 
 #endif

@@ -30,6 +30,20 @@ void fms_policy_changed(const char *name, unsigned long value)
         fm_registry_activate_smfs(fms);
 }
 
+static int admin_signer(void *ctx, const uint8_t sha256[32], uint8_t **der, size_t *len)
+{
+    return hsm_admin_cert((hsm_t *)ctx, sha256, der, len);
+}
+
+void fms_trust(hsm_t *h, fm_trust_t *t)
+{
+    unsigned long allow = 1, unsig = 0, release = 0;
+    (void)hsm_policy_get(h, "allow-fms", &allow);
+    (void)hsm_policy_get(h, "allow-unsigned-fms", &unsig);
+    (void)hsm_policy_get(h, "fm-release-only", &release);
+    *t = (fm_trust_t){ allow != 0, unsig != 0, release != 0, admin_signer, h };
+}
+
 static CK_RV no_fms(void)
 {
     return SFM_R_FM_NOT_AVAILABLE;
@@ -105,29 +119,27 @@ static CK_RV op_fm_load(req_t *q)
     const uint8_t *pin = rb_bytes(q->r, &plen);
     uint8_t flags = rb_u8(q->r);
     const uint8_t *img = rb_bytes(q->r, &len);
-    if (!rb_done(q->r) || !(flags & 1))
-        return CKR_ARGUMENTS_BAD; /* only unsigned (development) loads exist yet */
+    if (!rb_done(q->r) || flags > 1)
+        return CKR_ARGUMENTS_BAD;
     CK_RV rv = hsm_admin_check(q->h, pin, (CK_ULONG)plen);
     if (rv)
         return rv;
-    unsigned long allow = 0;
-    if (hsm_policy_get(q->h, "allow-unsigned-fms", &allow) || !allow) {
-        put_str(q->w, "the HSM's policy refuses unsigned FMs (softfm policy set "
-                      "allow-unsigned-fms on)");
-        return SFM_R_POLICY;
-    }
     if (!fms)
         return no_fms();
+    fm_trust_t trust;
+    fms_trust(q->h, &trust);
     fm_status_t st;
     char why[200] = "";
-    enum fm_result r = fm_load(fms, img, len, true, &st, why, sizeof why);
-    if (r == FMR_BAD_IMAGE || r == FMR_EXISTS) {
+    enum fm_result r = fm_load(fms, img, len, flags & 1, &trust, &st, why, sizeof why);
+    if (r == FMR_BAD_IMAGE || r == FMR_EXISTS || r == FMR_POLICY) {
         put_str(q->w, why);
-        return r == FMR_EXISTS ? SFM_R_EXISTS : SFM_R_BAD_IMAGE;
+        log_warn("FM image refused: %s", why);
+        return r == FMR_EXISTS ? SFM_R_EXISTS : r == FMR_POLICY ? SFM_R_POLICY : SFM_R_BAD_IMAGE;
     }
     if (r)
         return CKR_DEVICE_MEMORY;
-    log_info("FM %s (0x%04x) loaded, unsigned", st.info.name, st.number);
+    log_info("FM %s (0x%04x) loaded, %s", st.info.name, st.number,
+             flags & 1 ? "unsigned" : "signed");
     put_status(q->w, &st);
     return CKR_OK;
 }

@@ -342,7 +342,9 @@ int main(int argc, char **argv)
     }
     unsigned long smfs_auto = 0;
     (void)hsm_policy_get(srv.hsm, "smfs-auto-activate", &smfs_auto);
-    if (fm_registry_open(data, hsm_store(srv.hsm), smfs_auto != 0, &srv.fms)) {
+    fm_trust_t trust;
+    fms_trust(srv.hsm, &trust);
+    if (fm_registry_open(data, hsm_store(srv.hsm), smfs_auto != 0, &trust, &srv.fms)) {
         log_err("cannot open the FM registry in %s", data);
         hsm_close(srv.hsm);
         return 1;

@@ -61,7 +61,7 @@ int store_object_load(store_t *s, uint32_t token_id,
 uint64_t store_max_handle(store_t *s);
 
 /* Loaded FM images (not secret: kept as they are). flags: STORE_FM_*. */
-#define STORE_FM_UNSIGNED 1u
+#define STORE_FM_UNSIGNED 1u  /* an unsigned (development) image; else a signed one */
 typedef struct store_fm {
     char name[17];
     uint16_t number;
