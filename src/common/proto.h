@@ -82,7 +82,7 @@ enum proto_op {
     OP_ADMIN_PARTITION_CREATE,
     OP_ADMIN_PARTITION_DELETE,
     OP_ADMIN_POLICY_SET,
-    OP_ADMIN_FM_LOAD,         /* bytes SO PIN, u8 flags (1: unsigned), bytes image */
+    OP_ADMIN_FM_LOAD,         /* bytes SO PIN, u8 flags, bytes image [, signer] (req_fm.c) */
     OP_ADMIN_FM_STATUS,       /* -> u32 count, then per FM (see req_fm.c) */
     OP_ADMIN_FM_DELETE,       /* bytes SO PIN, string name or number */
     OP_ADMIN_FM_TRACE,        /* string name, u64 offset -> u64 next offset, bytes text */
@@ -90,6 +90,7 @@ enum proto_op {
     OP_ADMIN_SMFS_BACKUP,     /* bytes SO PIN -> bytes sealed backup */
     OP_ADMIN_SMFS_RESTORE,    /* bytes SO PIN, bytes sealed backup */
     OP_ADMIN_SMFS_STATUS,     /* -> u8 active, u64 capacity, u64 used */
+    OP_ADMIN_AUDIT,           /* u32 last (0: all) -> u32 count, records (req_admin.c) */
     /* Messages to FMs (the MD API) */
     OP_MD_SEND = 200,         /* u32 FM number, u32 originator id, u32 timeout ms,
                                  u32 reply capacity, bytes request

@@ -45,7 +45,7 @@ int fm_image_check(const uint8_t *img, size_t n, fm_image_info_t *info, char *wh
 #define FM_SIGNED_MAGIC "SFMFMIMG"
 #define FM_SIGNED_FORMAT 1u
 #define FM_SIGNED_MAX (16u * 1024u * 1024u)
-enum { FM_BUILD_DEBUG = 0, FM_BUILD_RELEASE = 1 };
+enum { FM_BUILD_DEBUG = 0, FM_BUILD_RELEASE = 1, FM_BUILD_UNSIGNED = 2 /* not a signed image */ };
 enum { FM_SIG_RSA_PSS_SHA256 = 1, FM_SIG_ECDSA_SHA256 = 2, FM_SIG_ECDSA_SHA384 = 3 };
 
 typedef struct fm_signed {
@@ -75,6 +75,24 @@ int fm_signed_check_key(uint8_t alg, EVP_PKEY *pk, char *why, size_t cap);
 int fm_signed_verify(const fm_signed_t *s, EVP_PKEY *pk, char *why, size_t cap);
 /* The certificate is valid at now (seconds since 1970). */
 int fm_signed_cert_ok(X509 *cert, uint64_t now, char *why, size_t cap);
+/* All an HSM checks of a signed image but its policies and where the
+   certificate comes from: the format, the FM inside and its agreement with
+   the signed header, the architecture, that cert_der is the certificate the
+   image names and is valid at now, and the signature. 0, or -1 with why. */
+int fm_signed_check(const uint8_t *img, size_t n, const uint8_t *cert_der, size_t cert_len,
+                    uint64_t now, fm_signed_t *s, char *why, size_t cap);
+
+/* Where a loaded FM came from: its build type, its signer's certificate
+   (SHA-256 of the DER; zero for an unsigned image) and the image's size. */
+typedef struct fm_origin {
+    uint8_t build;                 /* FM_BUILD_* */
+    uint8_t signer[32];
+    uint32_t image_len;
+} fm_origin_t;
+/* The origin of an image fm_accept took (or, failing that, that it would
+   describe): 0, or -1 when it is not an image at all. */
+int fm_origin(const uint8_t *img, size_t n, bool dev, fm_origin_t *o, const uint8_t **elf,
+              size_t *elf_len);
 
 typedef struct fm_registry fm_registry_t;
 
@@ -87,6 +105,8 @@ typedef struct fm_status {
     uint32_t startup_status;       /* Startup's FM_RV */
     unsigned restarts;
     bool unsigned_image;
+    fm_origin_t origin;
+    uint32_t elf_len;              /* size of the ELF object it runs */
     char why[160];                 /* why it is not running */
 } fm_status_t;
 

@@ -44,6 +44,7 @@ typedef struct fm {
     fm_image_info_t info;
     uint16_t number;
     bool unsigned_image;
+    fm_origin_t origin;
     uint8_t *image;               /* the ELF object it runs */
     size_t len;
     bool refused;                 /* no longer accepted (at an HSM start): never started */
@@ -486,8 +487,8 @@ static void fm_free(fm_t *f)
 }
 
 /* Make an FM entry (not started); r->lock held. */
-static enum fm_result add(fm_registry_t *r, const uint8_t *img, size_t n, bool unsigned_image,
-                          uint16_t number, fm_t **out, char *why, size_t cap)
+static enum fm_result add(fm_registry_t *r, const uint8_t *img, size_t n,
+                          const fm_origin_t *origin, uint16_t number, fm_t **out, char *why, size_t cap)
 {
     fm_t *f = calloc(1, sizeof *f);
     if (!f || !(f->image = malloc(n ? n : 1)) || !(f->smfs = smfs_new())) {
@@ -533,7 +534,8 @@ static enum fm_result add(fm_registry_t *r, const uint8_t *img, size_t n, bool u
     memcpy(f->image, img, n);
     f->len = n;
     f->number = number;
-    f->unsigned_image = unsigned_image;
+    f->origin = *origin;
+    f->unsigned_image = origin->build == FM_BUILD_UNSIGNED;
     f->link = -1;
     pthread_mutex_init(&f->lock, NULL);
     r->fms[r->n++] = f;
@@ -551,15 +553,14 @@ static int load_stored(void *ctx, const store_fm_t *s)
     bool dev = (s->flags & STORE_FM_UNSIGNED) != 0;
     const uint8_t *elf = s->image;
     size_t elf_len = s->len;
-    if (fm_accept(s->image, s->len, dev, &r->trust, &elf, &elf_len, refused, sizeof refused)) {
-        fm_signed_t sg;
-        if (!dev && fm_signed_parse(s->image, s->len, &sg, why, sizeof why) == 0) {
-            elf = sg.elf;
-            elf_len = sg.elf_len;
-        }
+    fm_origin_t origin;
+    if (fm_accept(s->image, s->len, dev, &r->trust, &elf, &elf_len, refused, sizeof refused))
         log_err("stored FM %s not started: %s", s->name, refused);
+    if (fm_origin(s->image, s->len, dev, &origin, &elf, &elf_len)) {
+        log_err("stored FM %s not loaded: not an FM image", s->name);
+        return 0;
     }
-    if (add(r, elf, elf_len, dev, s->number, &f, why, sizeof why) != FMR_OK) {
+    if (add(r, elf, elf_len, &origin, s->number, &f, why, sizeof why) != FMR_OK) {
         log_err("stored FM %s not loaded: %s", s->name, why);
         return 0;
     }
@@ -699,11 +700,14 @@ enum fm_result fm_load(fm_registry_t *r, const uint8_t *img, size_t n, bool dev,
     fm_t *f;
     const uint8_t *elf;
     size_t elf_len;
+    fm_origin_t origin;
     int acc = fm_accept(img, n, dev, trust, &elf, &elf_len, why, cap);
     if (acc)
         return acc == -2 ? FMR_POLICY : FMR_BAD_IMAGE;
+    if (fm_origin(img, n, dev, &origin, &elf, &elf_len))
+        return FMR_BAD_IMAGE;
     pthread_mutex_lock(&r->lock);
-    enum fm_result res = add(r, elf, elf_len, dev, 0, &f, why, cap);
+    enum fm_result res = add(r, elf, elf_len, &origin, 0, &f, why, cap);
     if (res == FMR_OK &&
         store_fm_put(r->store, f->info.name, f->number, dev ? STORE_FM_UNSIGNED : 0, img, n)) {
         snprintf(why, cap, "cannot keep the image in the store");
@@ -725,6 +729,8 @@ enum fm_result fm_load(fm_registry_t *r, const uint8_t *img, size_t n, bool dev,
     out->state = f->state;
     out->startup_status = f->startup_status;
     out->unsigned_image = f->unsigned_image;
+    out->origin = f->origin;
+    out->elf_len = (uint32_t)f->len;
     snprintf(out->why, sizeof out->why, "%s", f->why);
     pthread_mutex_unlock(&f->lock);
     pthread_mutex_lock(&r->lock);
@@ -809,6 +815,8 @@ int fm_list(fm_registry_t *r, fm_status_t **out, size_t *n)
         v[i].startup_status = f->startup_status;
         v[i].restarts = f->restarts;
         v[i].unsigned_image = f->unsigned_image;
+        v[i].origin = f->origin;
+        v[i].elf_len = (uint32_t)f->len;
         snprintf(v[i].why, sizeof v[i].why, "%s", f->why);
     }
     *n = r->n;

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/evp.h>
 #include <openssl/x509.h>
 
 #include "fm.h"
@@ -29,6 +30,56 @@ static int policy(char *why, size_t cap, const char *msg)
     return -2;
 }
 
+/* The image itself: the signed header agrees with the FM's own, and it is
+   built for this machine. */
+static int check_contents(const fm_signed_t *s, char *why, size_t cap)
+{
+    fm_image_info_t info;
+    if (fm_image_check(s->elf, s->elf_len, &info, why, cap))
+        return -1;
+    if (strcmp(info.name, s->name) || info.number != s->number ||
+        info.version_major != s->version_major || info.version_minor != s->version_minor)
+        return refuse(why, cap, "the signed header does not match the FM's own header");
+#if defined(__x86_64__)
+    const char *arch = "x86_64";
+#else
+    const char *arch = "aarch64";
+#endif
+    if (strcmp(s->arch, arch))
+        return refuse(why, cap, "built for another architecture");
+    return 0;
+}
+
+/* The signer's certificate is the one the image names, valid now, and its
+   key made the signature. */
+static int check_signer(const fm_signed_t *s, const uint8_t *der, size_t len, uint64_t now,
+                        char *why, size_t cap)
+{
+    uint8_t md[32];
+    unsigned int ml = 0;
+    if (EVP_Digest(der, len, md, &ml, EVP_sha256(), NULL) != 1 ||
+        memcmp(md, s->cert_sha256, sizeof md))
+        return refuse(why, cap, "the image is signed for another certificate");
+    const uint8_t *p = der;
+    X509 *x = d2i_X509(NULL, &p, (long)len);
+    int rc = -1;
+    if (!x)
+        refuse(why, cap, "the signer certificate is not an X.509 certificate");
+    else if (fm_signed_cert_ok(x, now, why, cap) == 0 &&
+             fm_signed_verify(s, X509_get0_pubkey(x), why, cap) == 0)
+        rc = 0;
+    X509_free(x);
+    return rc;
+}
+
+int fm_signed_check(const uint8_t *img, size_t n, const uint8_t *cert_der, size_t cert_len,
+                    uint64_t now, fm_signed_t *s, char *why, size_t cap)
+{
+    if (fm_signed_parse(img, n, s, why, cap) || check_contents(s, why, cap))
+        return -1;
+    return check_signer(s, cert_der, cert_len, now, why, cap);
+}
+
 int fm_accept(const uint8_t *img, size_t n, bool dev, const fm_trust_t *t, const uint8_t **elf,
               size_t *elf_len, char *why, size_t cap)
 {
@@ -36,8 +87,8 @@ int fm_accept(const uint8_t *img, size_t n, bool dev, const fm_trust_t *t, const
         return policy(why, cap, "the HSM's policy allows no FMs (softfm policy set allow-fms on)");
     if (n > FM_SIGNED_MAX)
         return refuse(why, cap, "the image is larger than an FM image may be (16 MiB)");
-    fm_image_info_t info;
     if (dev) {
+        fm_image_info_t info;
         if (!t->allow_unsigned)
             return policy(why, cap, "the HSM's policy refuses unsigned FMs (softfm policy set "
                                     "allow-unsigned-fms on)");
@@ -53,18 +104,8 @@ int fm_accept(const uint8_t *img, size_t n, bool dev, const fm_trust_t *t, const
         return -1;
     if (t->release_only && s.build_type != FM_BUILD_RELEASE)
         return policy(why, cap, "a DEBUG image, and the HSM accepts RELEASE images only");
-    if (fm_image_check(s.elf, s.elf_len, &info, why, cap))
+    if (check_contents(&s, why, cap))
         return -1;
-    if (strcmp(info.name, s.name) || info.number != s.number ||
-        info.version_major != s.version_major || info.version_minor != s.version_minor)
-        return refuse(why, cap, "the signed header does not match the FM's own header");
-#if defined(__x86_64__)
-    const char *arch = "x86_64";
-#else
-    const char *arch = "aarch64";
-#endif
-    if (strcmp(s.arch, arch))
-        return refuse(why, cap, "built for another architecture");
     uint8_t *der = NULL;
     size_t dl = 0;
     int found = t->signer ? t->signer(t->ctx, s.cert_sha256, &der, &dl) : 1;
@@ -73,19 +114,33 @@ int fm_accept(const uint8_t *img, size_t n, bool dev, const fm_trust_t *t, const
                                             "Token (the HSM SO puts it there, e.g. with cmu "
                                             "import)"
                                           : "cannot read the Admin Token");
-    const uint8_t *p = der;
-    X509 *x = d2i_X509(NULL, &p, (long)dl);
+    int rc = check_signer(&s, der, dl, (uint64_t)time(NULL), why, cap);
     free(der);
-    int rc = -1;
-    if (!x)
-        refuse(why, cap, "the signer certificate in the Admin Token is not an X.509 certificate");
-    else if (fm_signed_cert_ok(x, (uint64_t)time(NULL), why, cap) == 0 &&
-             fm_signed_verify(&s, X509_get0_pubkey(x), why, cap) == 0)
-        rc = 0;
-    X509_free(x);
     if (rc == 0) {
         *elf = s.elf;
         *elf_len = s.elf_len;
     }
     return rc;
+}
+
+int fm_origin(const uint8_t *img, size_t n, bool dev, fm_origin_t *o, const uint8_t **elf,
+              size_t *elf_len)
+{
+    memset(o, 0, sizeof *o);
+    o->image_len = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+    if (dev) {
+        o->build = FM_BUILD_UNSIGNED;
+        *elf = img;
+        *elf_len = n;
+        return 0;
+    }
+    fm_signed_t s;
+    char why[8];
+    if (fm_signed_parse(img, n, &s, why, sizeof why))
+        return -1;
+    o->build = s.build_type;
+    memcpy(o->signer, s.cert_sha256, sizeof o->signer);
+    *elf = s.elf;
+    *elf_len = s.elf_len;
+    return 0;
 }

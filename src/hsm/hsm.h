@@ -18,6 +18,8 @@
 
 #include <p11-kit/pkcs11.h>
 
+#include "store.h"
+
 typedef struct hsm hsm_t;
 typedef uint64_t app_id_t;
 
@@ -193,6 +195,15 @@ CK_RV hsm_admin_policy_set(hsm_t *h, const CK_UTF8CHAR *so_pin, CK_ULONG len,
 /* The certificate in the Admin Token whose DER has this SHA-256 (the
    signer an FM image names): 0 with *der malloc'ed, 1 when there is none. */
 int hsm_admin_cert(hsm_t *h, const uint8_t sha256[32], uint8_t **der, size_t *len);
+/* The label of that certificate (0; 1 when there is none). */
+int hsm_admin_cert_label(hsm_t *h, const uint8_t sha256[32], char *label, size_t cap);
+/* The SHA-256 of the Admin Token's certificate labelled so (0; 1 when none). */
+int hsm_admin_cert_by_label(hsm_t *h, const char *label, size_t len, uint8_t sha256[32]);
+/* Append to the audit log a change app made (printf-style; no secrets). */
+void hsm_audit(hsm_t *h, app_id_t app, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The audit log's records (all, or the last `last`), the chain checked. */
+int hsm_audit_list(hsm_t *h, size_t last, int (*cb)(void *ctx, const store_audit_t *e),
+                   void *ctx);
 /* Check the HSM SO PIN (for administration done outside the core). */
 CK_RV hsm_admin_check(hsm_t *h, const CK_UTF8CHAR *so_pin, CK_ULONG len);
 /* A policy's value by name; -1 if there is no such policy. */

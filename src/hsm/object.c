@@ -171,6 +171,25 @@ static CK_RV enter(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, session_t *
     return rv;
 }
 
+/* Changes to the Admin Token's objects go to the audit log (its
+   certificates decide which FMs run): the object, told while it is safe to
+   read, then the record written without h->lock. */
+static void describe(const object_t *o, char *buf, size_t cap)
+{
+    const attr_t *label = obj_attr(o, CKA_LABEL);
+    int ll = label && label->len < 64 ? (int)label->len : 0;
+    snprintf(buf, cap, "Admin Token object %lu (class %lu, label \"%.*s\")",
+             (unsigned long)o->handle, (unsigned long)obj_ulong(o, CKA_CLASS, 0), ll,
+             ll ? (const char *)label->val : "");
+}
+
+static void audit_admin_object(hsm_t *h, app_id_t app, const object_t *o, const char *what)
+{
+    char d[160];
+    describe(o, d, sizeof d);
+    hsm_audit(h, app, "%s %s", d, what);
+}
+
 /* The Admin Token's objects (the FM signers' certificates among them) are
    the HSM SO's to make, change and destroy. */
 static bool admin_guarded(const object_t *o, CK_USER_TYPE who)
@@ -210,6 +229,8 @@ CK_RV object_insert(hsm_t *h, session_t *s, object_t *o, CK_USER_TYPE who, CK_OB
     pthread_mutex_unlock(&h->lock);
     if (rv && o->on_token)
         (void)store_object_delete(h->store, o->handle);
+    if (rv == CKR_OK && o->on_token && o->tok->rec.id == 0)
+        audit_admin_object(h, s->app, o, "created");
     return rv;
 }
 
@@ -346,6 +367,8 @@ CK_RV hsm_destroy_object(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, CK_OB
         rv = CKR_ACTION_PROHIBITED;
     if (rv == CKR_OK && o->on_token && store_object_delete(h->store, o->handle))
         rv = CKR_DEVICE_ERROR;
+    if (rv == CKR_OK && o->on_token && o->tok->rec.id == 0)
+        audit_admin_object(h, app, o, "destroyed");
     if (rv == CKR_OK) {
         pthread_mutex_lock(&h->lock);
         /* A session object may have gone with its session meanwhile. */
@@ -368,6 +391,7 @@ CK_RV hsm_set_attribute_value(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle,
     CK_USER_TYPE who;
     object_t *o, tmp;
     bool w;
+    char audited[160] = "";
     if (n && !t)
         return CKR_ARGUMENTS_BAD;
     memset(&tmp, 0, sizeof tmp);
@@ -405,11 +429,15 @@ CK_RV hsm_set_attribute_value(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle,
             o->priv = tmp.priv;
             tmp.attrs = NULL;
             tmp.nattrs = 0;
+            if (o->on_token && o->tok->rec.id == 0)
+                describe(o, audited, sizeof audited);
         } else {
             rv = CKR_OBJECT_HANDLE_INVALID;
         }
         pthread_mutex_unlock(&h->lock);
     }
+    if (audited[0])
+        hsm_audit(h, app, "%s changed", audited);
 out:
     attrs_free(&tmp);
     leave_change(h, s, w);
@@ -699,10 +727,13 @@ int object_find_visible(hsm_t *h, const session_t *s, CK_OBJECT_HANDLE handle, o
     return object_get_locked(h, s, handle, out) == CKR_OK ? 0 : -1;
 }
 
-int hsm_admin_cert(hsm_t *h, const uint8_t sha256[32], uint8_t **der, size_t *len)
+/* Calls fn for each certificate on the Admin Token (h->lock held) with its
+   DER, its label and the SHA-256 of its DER, until fn returns non-zero. */
+static int each_admin_cert(hsm_t *h, int (*fn)(void *ctx, const attr_t *der, const attr_t *label,
+                                               const uint8_t md[32]),
+                           void *ctx)
 {
     int rc = 1;
-    *der = NULL;
     pthread_mutex_lock(&h->lock);
     token_t *admin = token_by_slot(h, HSM_ADMIN_SLOT);
     for (object_t *o = admin ? admin->objects : NULL; o && rc == 1; o = o->next) {
@@ -711,15 +742,66 @@ int hsm_admin_cert(hsm_t *h, const uint8_t sha256[32], uint8_t **der, size_t *le
             continue;
         uint8_t md[32];
         unsigned int ml = 0;
-        if (EVP_Digest(v->val, v->len, md, &ml, EVP_sha256(), NULL) != 1 ||
-            memcmp(md, sha256, sizeof md))
+        if (EVP_Digest(v->val, v->len, md, &ml, EVP_sha256(), NULL) != 1)
             continue;
-        rc = (*der = malloc(v->len)) ? 0 : -1;
-        if (*der) {
-            memcpy(*der, v->val, v->len);
-            *len = v->len;
-        }
+        rc = fn(ctx, v, obj_attr(o, CKA_LABEL), md);
     }
     pthread_mutex_unlock(&h->lock);
     return rc;
+}
+
+typedef struct cert_query {
+    const uint8_t *sha256;     /* find by hash ... */
+    const char *label;         /* ... or by label */
+    size_t label_len;
+    uint8_t **der;
+    size_t *len;
+    uint8_t *sha_out;
+    char *label_out;
+    size_t label_cap;
+} cert_query_t;
+
+static int match_cert(void *ctx, const attr_t *der, const attr_t *label, const uint8_t md[32])
+{
+    cert_query_t *q = ctx;
+    if (q->sha256 && memcmp(md, q->sha256, 32))
+        return 1;
+    if (q->label && (!label || label->len != q->label_len ||
+                     memcmp(label->val, q->label, q->label_len)))
+        return 1;
+    if (q->der) {
+        if (!(*q->der = malloc(der->len)))
+            return -1;
+        memcpy(*q->der, der->val, der->len);
+        *q->len = der->len;
+    }
+    if (q->sha_out)
+        memcpy(q->sha_out, md, 32);
+    if (q->label_out) {
+        size_t n = label && label->len < q->label_cap ? label->len : 0;
+        if (n)
+            memcpy(q->label_out, label->val, n);
+        q->label_out[n] = '\0';
+    }
+    return 0;
+}
+
+int hsm_admin_cert(hsm_t *h, const uint8_t sha256[32], uint8_t **der, size_t *len)
+{
+    *der = NULL;
+    cert_query_t q = { .sha256 = sha256, .der = der, .len = len };
+    return each_admin_cert(h, match_cert, &q);
+}
+
+int hsm_admin_cert_label(hsm_t *h, const uint8_t sha256[32], char *label, size_t cap)
+{
+    label[0] = '\0';
+    cert_query_t q = { .sha256 = sha256, .label_out = label, .label_cap = cap };
+    return each_admin_cert(h, match_cert, &q);
+}
+
+int hsm_admin_cert_by_label(hsm_t *h, const char *label, size_t len, uint8_t sha256[32])
+{
+    cert_query_t q = { .label = label, .label_len = len, .sha_out = sha256 };
+    return each_admin_cert(h, match_cert, &q);
 }

@@ -213,7 +213,6 @@ static CK_RV token_set_pin(hsm_t *h, token_t *t, CK_USER_TYPE who, const CK_UTF8
 CK_RV hsm_init_token(hsm_t *h, app_id_t app, CK_SLOT_ID slot, const CK_UTF8CHAR *pin,
                      CK_ULONG pin_len, const CK_UTF8CHAR label[32])
 {
-    (void)app;
     CK_RV rv;
     store_token_t rec;
     if (!label || (!pin && pin_len))
@@ -279,6 +278,13 @@ CK_RV hsm_init_token(hsm_t *h, app_id_t app, CK_SLOT_ID slot, const CK_UTF8CHAR 
 out:
     pthread_mutex_unlock(&h->wlock);
     secure_zero(&rec, sizeof rec);
+    if (rv == CKR_OK) {
+        char text[33];
+        pad_trim(text, label, 32);
+        hsm_audit(h, app, "%s in slot %lu initialised, label \"%s\"",
+                  slot == HSM_ADMIN_SLOT ? "the HSM (Admin Token)" : "the token",
+                  (unsigned long)slot, text);
+    }
     return rv;
 }
 

@@ -46,8 +46,10 @@ static CK_RV op_admin_zeroize(req_t *q)
     if (!rb_done(q->r))
         return CKR_ARGUMENTS_BAD;
     CK_RV rv = hsm_admin_zeroize(q->h, pin, len);
-    if (rv == CKR_OK)
+    if (rv == CKR_OK) {
         fms_zeroized();
+        hsm_audit(q->h, q->app, "hsm zeroize");
+    }
     return rv;
 }
 
@@ -60,11 +62,15 @@ static CK_RV op_partition(req_t *q, bool create)
         return rb_done(q->r) || !q->r->err ? SFM_R_BAD_NAME : CKR_ARGUMENTS_BAD;
     if (!rb_done(q->r))
         return CKR_ARGUMENTS_BAD;
-    if (!create)
-        return hsm_admin_partition_delete(q->h, pin, len, name);
     CK_SLOT_ID slot = 0;
-    CK_RV rv = hsm_admin_partition_create(q->h, pin, len, name, &slot);
-    wb_u64(q->w, slot);
+    CK_RV rv = create ? hsm_admin_partition_create(q->h, pin, len, name, &slot)
+                      : hsm_admin_partition_delete(q->h, pin, len, name);
+    if (rv == CKR_OK && create)
+        hsm_audit(q->h, q->app, "partition create %s (slot %lu)", name, (unsigned long)slot);
+    else if (rv == CKR_OK)
+        hsm_audit(q->h, q->app, "partition delete %s", name);
+    if (create)
+        wb_u64(q->w, slot);
     return rv;
 }
 
@@ -88,10 +94,50 @@ static CK_RV op_policy_set(req_t *q)
     uint64_t value = rb_u64(q->r);
     if (!rb_done(q->r))
         return CKR_ARGUMENTS_BAD;
+    unsigned long before = 0;
+    (void)hsm_policy_get(q->h, name, &before);
     CK_RV rv = hsm_admin_policy_set(q->h, pin, len, name, (unsigned long)value);
-    if (rv == CKR_OK)
+    if (rv == CKR_OK) {
         fms_policy_changed(name, (unsigned long)value);
+        hsm_audit(q->h, q->app, "policy set %s %lu (was %lu)", name, (unsigned long)value,
+                  before);
+    }
     return rv;
+}
+
+/* The audit log: u32 last (0: all) -> u32 count, then per record u64 seq,
+   u64 time, string who, string event, u8 chain verified. */
+typedef struct audit_out {
+    wbuf_t *w;
+    uint32_t n;
+} audit_out_t;
+
+static int put_audit(void *ctx, const store_audit_t *e)
+{
+    audit_out_t *o = ctx;
+    wb_u64(o->w, e->seq);
+    wb_u64(o->w, e->time);
+    put_str(o->w, e->who);
+    put_str(o->w, e->event);
+    wb_u8(o->w, (uint8_t)(e->chain_ok != 0));
+    o->n++;
+    return o->w->err ? -1 : 0;
+}
+
+static CK_RV op_audit(req_t *q)
+{
+    uint32_t last = rb_u32(q->r);
+    if (!rb_done(q->r))
+        return CKR_ARGUMENTS_BAD;
+    size_t at = q->w->len;
+    wb_u32(q->w, 0);
+    audit_out_t o = { q->w, 0 };
+    if (hsm_audit_list(q->h, last, put_audit, &o))
+        return CKR_DEVICE_ERROR;
+    if (q->w->err)
+        return CKR_DEVICE_MEMORY;
+    be32_put(q->w->p + at, o.n);
+    return CKR_OK;
 }
 
 const op_entry_t ops_admin[] = {
@@ -100,6 +146,7 @@ const op_entry_t ops_admin[] = {
     { OP_ADMIN_PARTITION_CREATE, op_partition_create },
     { OP_ADMIN_PARTITION_DELETE, op_partition_delete },
     { OP_ADMIN_POLICY_SET, op_policy_set },
+    { OP_ADMIN_AUDIT, op_audit },
 };
 
 const size_t ops_admin_count = sizeof ops_admin / sizeof ops_admin[0];

@@ -96,7 +96,7 @@ static CK_RV op_md_fm_id(req_t *q)
     return CKR_OK;
 }
 
-static void put_status(wbuf_t *w, const fm_status_t *s)
+static void put_status(hsm_t *h, wbuf_t *w, const fm_status_t *s)
 {
     put_str(w, s->info.name);
     wb_u32(w, s->number);
@@ -111,15 +111,60 @@ static void put_status(wbuf_t *w, const fm_status_t *s)
     wb_u32(w, s->restarts);
     wb_u8(w, s->unsigned_image);
     put_str(w, s->why);
+    wb_u8(w, s->origin.build);
+    wb_raw(w, s->origin.signer, sizeof s->origin.signer);
+    char label[128] = "";
+    if (s->origin.build != FM_BUILD_UNSIGNED)
+        (void)hsm_admin_cert_label(h, s->origin.signer, label, sizeof label);
+    put_str(w, label);
+    wb_u32(w, s->origin.image_len);
+    wb_u32(w, s->elf_len);
+}
+
+/* Load flags: the image is unsigned (development); the signer the SO names
+   follows, as the SHA-256 of its certificate or the label of the Admin
+   Token's certificate. */
+enum { LOAD_DEV = 1, LOAD_SIGNER_SHA = 2, LOAD_SIGNER_LABEL = 4 };
+
+/* The image is signed by the certificate the SO named: 0, or -1 with why. */
+static int named_signer(hsm_t *h, uint8_t flags, const uint8_t *spec, size_t spec_len,
+                        const uint8_t *img, size_t len, char *why, size_t cap)
+{
+    uint8_t want[32];
+    if (flags & LOAD_SIGNER_LABEL) {
+        if (hsm_admin_cert_by_label(h, (const char *)spec, spec_len, want)) {
+            snprintf(why, cap, "the Admin Token has no certificate labelled %.*s",
+                     (int)(spec_len > 64 ? 64 : spec_len), (const char *)spec);
+            return -1;
+        }
+    } else {
+        memcpy(want, spec, sizeof want);
+    }
+    fm_origin_t o;
+    const uint8_t *elf;
+    size_t elf_len;
+    if (fm_origin(img, len, false, &o, &elf, &elf_len))
+        return 0; /* not a signed image: the load says why */
+    if (memcmp(o.signer, want, sizeof want)) {
+        snprintf(why, cap, "the image is signed by another certificate than the one named");
+        return -1;
+    }
+    return 0;
 }
 
 static CK_RV op_fm_load(req_t *q)
 {
-    size_t plen, len;
+    size_t plen, len, spec_len = 0;
     const uint8_t *pin = rb_bytes(q->r, &plen);
     uint8_t flags = rb_u8(q->r);
     const uint8_t *img = rb_bytes(q->r, &len);
-    if (!rb_done(q->r) || flags > 1)
+    const uint8_t *spec = NULL;
+    if (flags & LOAD_SIGNER_SHA)
+        spec = rb_raw(q->r, spec_len = 32);
+    else if (flags & LOAD_SIGNER_LABEL)
+        spec = rb_bytes(q->r, &spec_len);
+    if (!rb_done(q->r) || flags > 7 || (flags & LOAD_DEV && flags != LOAD_DEV) ||
+        (flags & LOAD_SIGNER_SHA && flags & LOAD_SIGNER_LABEL) || (flags > 1 && !spec))
         return CKR_ARGUMENTS_BAD;
     CK_RV rv = hsm_admin_check(q->h, pin, (CK_ULONG)plen);
     if (rv)
@@ -130,17 +175,26 @@ static CK_RV op_fm_load(req_t *q)
     fms_trust(q->h, &trust);
     fm_status_t st;
     char why[200] = "";
-    enum fm_result r = fm_load(fms, img, len, flags & 1, &trust, &st, why, sizeof why);
+    enum fm_result r;
+    if (spec && named_signer(q->h, flags, spec, spec_len, img, len, why, sizeof why))
+        r = FMR_BAD_IMAGE;
+    else
+        r = fm_load(fms, img, len, flags & LOAD_DEV, &trust, &st, why, sizeof why);
     if (r == FMR_BAD_IMAGE || r == FMR_EXISTS || r == FMR_POLICY) {
         put_str(q->w, why);
         log_warn("FM image refused: %s", why);
+        hsm_audit(q->h, q->app, "fm load refused: %s", why);
         return r == FMR_EXISTS ? SFM_R_EXISTS : r == FMR_POLICY ? SFM_R_POLICY : SFM_R_BAD_IMAGE;
     }
     if (r)
         return CKR_DEVICE_MEMORY;
     log_info("FM %s (0x%04x) loaded, %s", st.info.name, st.number,
-             flags & 1 ? "unsigned" : "signed");
-    put_status(q->w, &st);
+             flags & LOAD_DEV ? "unsigned" : "signed");
+    hsm_audit(q->h, q->app, "fm load %s 0x%04x %s", st.info.name, st.number,
+              flags & LOAD_DEV                         ? "unsigned"
+              : st.origin.build == FM_BUILD_RELEASE ? "release"
+                                                     : "debug");
+    put_status(q->h, q->w, &st);
     return CKR_OK;
 }
 
@@ -154,7 +208,7 @@ static CK_RV op_fm_status(req_t *q)
         return CKR_HOST_MEMORY;
     wb_u32(q->w, (uint32_t)n);
     for (size_t i = 0; i < n; i++)
-        put_status(q->w, &v[i]);
+        put_status(q->h, q->w, &v[i]);
     free(v);
     return CKR_OK;
 }
@@ -177,6 +231,7 @@ static CK_RV op_fm_delete(req_t *q)
     if (r)
         return CKR_DEVICE_ERROR;
     log_info("FM %s deleted", key);
+    hsm_audit(q->h, q->app, "fm delete %s", key);
     return CKR_OK;
 }
 
@@ -221,6 +276,7 @@ static CK_RV op_smfs(req_t *q, uint32_t op)
         return no_fms();
     if (op == OP_ADMIN_SMFS_ACTIVATE) {
         fm_registry_activate_smfs(fms);
+        hsm_audit(q->h, q->app, "smfs activate");
         return CKR_OK;
     }
     if (op == OP_ADMIN_SMFS_BACKUP) {
@@ -231,6 +287,7 @@ static CK_RV op_smfs(req_t *q, uint32_t op)
         wb_bytes(q->w, out, n);
         free(out);
         log_info("SMFS backed up (%zu bytes)", n);
+        hsm_audit(q->h, q->app, "smfs backup (%zu bytes)", n);
         return q->w->err ? CKR_DEVICE_MEMORY : CKR_OK;
     }
     int r = store_smfs_import(hsm_store(q->h), blob, blen);
@@ -241,6 +298,7 @@ static CK_RV op_smfs(req_t *q, uint32_t op)
     if (r)
         return CKR_DEVICE_ERROR;
     log_info("SMFS restored; FMs start again");
+    hsm_audit(q->h, q->app, "smfs restore (%zu bytes)", blen);
     fm_registry_restart_all(fms);
     return CKR_OK;
 }

@@ -15,4 +15,8 @@ void store_unlock(store_t *s);
 /* The database and the master key; the store's lock must be held. */
 sqlite3 *store_db_locked(store_t *s, const uint8_t **master);
 
+/* A key of its own in the store's directory (e.g. audit.key), made on first
+   use; the store's lock must be held. */
+int store_key_file(store_t *s, const char *name, uint8_t key[SEAL_KEY_LEN]);
+
 #endif

@@ -69,7 +69,9 @@ static const char schema[] =
     " flags INTEGER NOT NULL, image BLOB NOT NULL);"
     "CREATE TABLE IF NOT EXISTS smfs(fm TEXT NOT NULL, path TEXT NOT NULL,"
     " is_dir INTEGER NOT NULL, size INTEGER NOT NULL, blob BLOB NOT NULL,"
-    " PRIMARY KEY(fm, path));";
+    " PRIMARY KEY(fm, path));"
+    "CREATE TABLE IF NOT EXISTS audit(seq INTEGER PRIMARY KEY, time INTEGER NOT NULL,"
+    " who TEXT NOT NULL, event TEXT NOT NULL, mac BLOB NOT NULL);";
 
 struct store {
     pthread_mutex_t lock;
@@ -176,7 +178,7 @@ static int load_master(store_t *s)
 /* The schema's version lives in SQLite's user_version. A store written by a
    newer softfm is refused rather than misread; older ones are migrated here
    as the schema grows. */
-#define SCHEMA_VERSION 3 /* 2: the fms table; 3: the smfs table */
+#define SCHEMA_VERSION 4 /* 2: the fms table; 3: the smfs table; 4: the audit table */
 
 static int check_version(sqlite3 *db, const char *path)
 {
@@ -198,6 +200,23 @@ static int check_version(sqlite3 *db, const char *path)
         snprintf(sql, sizeof sql, "PRAGMA user_version = %d", SCHEMA_VERSION);
         if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
             return -1;
+    }
+    return 0;
+}
+
+int store_key_file(store_t *s, const char *name, uint8_t key[SEAL_KEY_LEN])
+{
+    char path[4096];
+    const char *slash = strrchr(s->key_path, '/');
+    int dl = slash ? (int)(slash - s->key_path) : 1;
+    if ((size_t)snprintf(path, sizeof path, "%.*s/%s", dl, slash ? s->key_path : ".", name) >=
+        sizeof path)
+        return -1;
+    if (read_key_file(path, key) == 0)
+        return 0;
+    if (errno != ENOENT || RAND_bytes(key, SEAL_KEY_LEN) != 1 || write_key_file(path, key)) {
+        log_err("cannot read or create %s", path);
+        return -1;
     }
     return 0;
 }

@@ -98,4 +98,20 @@ int store_smfs_list(store_t *s, const char *fm, int (*cb)(void *ctx, const store
 int store_smfs_export(store_t *s, uint8_t **blob, size_t *len);
 int store_smfs_import(store_t *s, const uint8_t *blob, size_t len);
 
+/* The audit log (audit.c): administrative changes, kept through zeroize.
+   Each record carries an HMAC-SHA256 over itself and the previous record's
+   MAC, under a key of its own (audit.key), so a record altered, removed or
+   inserted in the database breaks the chain from there on. Records hold no
+   secrets. */
+typedef struct store_audit {
+    uint64_t seq, time;
+    const char *who, *event;
+    int chain_ok;                  /* the chain verifies up to this record */
+} store_audit_t;
+int store_audit_append(store_t *s, uint64_t time, const char *who, const char *event);
+/* Every record in order (the chain checked from the first), or only the last
+   `last` when last > 0. */
+int store_audit_list(store_t *s, size_t last, int (*cb)(void *ctx, const store_audit_t *e),
+                     void *ctx);
+
 #endif

@@ -60,6 +60,11 @@ static void status_of(const char *name, uint32_t *state, uint32_t *startup, uint
                 rb_u32(&r);
                 rb_u8(&r);
                 rb_bytes(&r, &len);
+                rb_u8(&r);        /* origin: build type, signer, its label */
+                rb_raw(&r, 32);
+                rb_bytes(&r, &len);
+                rb_u32(&r);       /* image and object sizes */
+                rb_u32(&r);
                 size_t nl = strlen(name);
                 if (nm && nl == nmlen && !memcmp(nm, name, nl)) {
                     *state = s;

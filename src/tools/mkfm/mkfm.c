@@ -338,22 +338,21 @@ static int verify(const char *file, const char *cert_path, bool info_only)
         goto out;
     }
     X509 *x = load_cert(cert_path);
-    uint8_t fp[32];
-    if (!x || cert_sha256(x, fp)) {
+    uint8_t *der = NULL;
+    int dl = x ? i2d_X509(x, &der) : -1;
+    X509_free(x);
+    if (dl <= 0) {
         die("cannot read the certificate %s", cert_path);
-        X509_free(x);
         goto out;
     }
-    if (memcmp(fp, s.cert_sha256, 32)) {
-        die("%s: signed for another certificate than %s", file, cert_path);
-    } else if (fm_signed_verify(&s, X509_get0_pubkey(x), why, sizeof why)) {
+    if (fm_signed_check(img, n, der, (size_t)dl, (uint64_t)time(NULL), &s, why, sizeof why)) {
         die("%s: %s", file, why);
     } else {
         printf("%s: the signature verifies (%s %u.%u, %s)\n", file, s.name, s.version_major,
                s.version_minor, s.build_type == FM_BUILD_RELEASE ? "RELEASE" : "DEBUG");
         rc = 0;
     }
-    X509_free(x);
+    OPENSSL_free(der);
 out:
     free(img);
     return rc;

@@ -8,6 +8,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include "tool.h"
 
 #define PIN_MAX 256
@@ -18,12 +22,17 @@ static const char *state_name(uint32_t s)
     return s == 1 ? "running" : s == 2 ? "failed" : s == 3 ? "waiting" : "stopped";
 }
 
+static const char *build_name(uint8_t b)
+{
+    return b == 0 ? "DEBUG" : b == 1 ? "RELEASE" : "unsigned (development)";
+}
+
 typedef struct fm_row {
-    char name[17], manufacturer[33], why[161];
-    uint32_t number, state, startup, restarts;
-    uint8_t major, minor, unsigned_image;
+    char name[17], manufacturer[33], why[161], signer_label[129];
+    uint32_t number, state, startup, restarts, image_len, elf_len;
+    uint8_t major, minor, unsigned_image, build;
     uint64_t serial, built;
-    uint8_t fp[32];
+    uint8_t fp[32], signer[32];
 } fm_row_t;
 
 static void read_row(rbuf_t *r, fm_row_t *f)
@@ -43,13 +52,24 @@ static void read_row(rbuf_t *r, fm_row_t *f)
     f->restarts = rb_u32(r);
     f->unsigned_image = rb_u8(r);
     wire_str(r, f->why, sizeof f->why);
+    f->build = rb_u8(r);
+    const uint8_t *sg = rb_raw(r, sizeof f->signer);
+    if (sg)
+        memcpy(f->signer, sg, sizeof f->signer);
+    wire_str(r, f->signer_label, sizeof f->signer_label);
+    f->image_len = rb_u32(r);
+    f->elf_len = rb_u32(r);
 }
 
-static void print_row(const fm_row_t *f, bool header)
+static void hex(const uint8_t *p, size_t n, char *out)
 {
-    if (header)
-        printf("%-16s %-6s %-7s %-20s %-20s %-16s %-8s %-8s %s\n", "NAME", "NUMBER", "VERSION",
-               "MANUFACTURER", "BUILT", "FINGERPRINT", "STATUS", "STARTUP", "RESTARTS");
+    for (size_t i = 0; i < n; i++)
+        snprintf(out + 2 * i, 3, "%02x", p[i]);
+}
+
+/* One FM, as ctfm query shows it on the vendor's HSMs. */
+static void print_row(const fm_row_t *f)
+{
     char built[32] = "-";
     if (f->built) {
         time_t t = (time_t)f->built;
@@ -57,46 +77,77 @@ static void print_row(const fm_row_t *f, bool header)
         if (gmtime_r(&t, &tm))
             strftime(built, sizeof built, "%Y-%m-%dT%H:%M:%SZ", &tm);
     }
-    char fp[17];
-    for (int i = 0; i < 8; i++)
-        snprintf(fp + 2 * i, 3, "%02x", f->fp[i]);
-    char startup[16];
-    snprintf(startup, sizeof startup, "0x%x", f->startup);
-    printf("%-16s 0x%04x %u.%-5u %-20s %-20s %-16s %-8s %-8s %u\n", f->name, f->number,
-           f->major, f->minor, f->manufacturer, built, fp, state_name(f->state), startup,
-           f->restarts);
+    char fp[65], signer[17];
+    hex(f->fp, sizeof f->fp, fp);
+    hex(f->signer, 8, signer);
+    printf("FM %s\n", f->name);
+    printf("  FM id          0x%04x\n", f->number);
+    printf("  version        %u.%u\n", f->major, f->minor);
+    printf("  manufacturer   %s\n", f->manufacturer);
+    printf("  build time     %s\n", built);
+    printf("  build type     %s\n", build_name(f->build));
+    if (f->build != 2)
+        printf("  signer         %s (certificate SHA-256 %s...)\n",
+               f->signer_label[0] ? f->signer_label : "(not in the Admin Token)", signer);
+    printf("  fingerprint    %s\n", fp);
+    printf("  size           image %u bytes, object %u bytes\n", f->image_len, f->elf_len);
+    printf("  status         %s\n", state_name(f->state));
+    printf("  startup status 0x%x, restarts %u\n", f->startup, f->restarts);
     if (f->why[0])
-        printf("  %s: %s\n", f->name, f->why);
+        printf("  reason         %s\n", f->why);
 }
 
-static int fm_load(tool_t *t, int argc, char **argv)
+static uint8_t *read_file(const char *file, size_t *n)
 {
-    const char *file = NULL;
-    bool dev = false;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--dev"))
-            dev = true;
-        else if (!file && argv[i][0] != '-')
-            file = argv[i];
-        else
-            return fail_msg("usage: softfm fm load --dev FILE"), 2;
-    }
-    if (!file)
-        return fail_msg("usage: softfm fm load --dev FILE"), 2;
-    if (!dev)
-        return fail_msg("fm load: signed images come with ctfm; give --dev to load an "
-                        "unsigned development image"), 2;
     FILE *f = fopen(file, "rb");
-    if (!f)
-        return fail_msg("fm load: cannot open %s: %s", file, strerror(errno));
+    if (!f) {
+        fail_msg("cannot open %s: %s", file, strerror(errno));
+        return NULL;
+    }
     uint8_t *img = malloc(IMAGE_MAX);
-    size_t n = img ? fread(img, 1, IMAGE_MAX, f) : 0;
-    bool too_big = img && n == IMAGE_MAX && fgetc(f) != EOF;
+    *n = img ? fread(img, 1, IMAGE_MAX, f) : 0;
+    bool too_big = img && *n == IMAGE_MAX && fgetc(f) != EOF;
     fclose(f);
     if (!img || too_big) {
         free(img);
-        return fail_msg("fm load: %s is larger than %u bytes", file, IMAGE_MAX);
+        fail_msg("%s is larger than an FM image may be (%u bytes)", file, IMAGE_MAX);
+        return NULL;
     }
+    return img;
+}
+
+/* The SHA-256 of a certificate file's DER (PEM or DER). */
+static int cert_sha256(const char *file, uint8_t out[32])
+{
+    size_t n;
+    uint8_t *b = read_file(file, &n);
+    if (!b)
+        return 1;
+    BIO *bio = BIO_new_mem_buf(b, (int)n);
+    X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    if (!x) {
+        const uint8_t *p = b;
+        x = d2i_X509(NULL, &p, (long)n);
+    }
+    BIO_free(bio);
+    free(b);
+    unsigned int len = 0;
+    int rc = x && X509_digest(x, EVP_sha256(), out, &len) == 1 && len == 32 ? 0 : 1;
+    X509_free(x);
+    if (rc)
+        fail_msg("%s is not an X.509 certificate (PEM or DER)", file);
+    return rc;
+}
+
+int fm_cmd_load(tool_t *t, const char *file, const fm_load_opts_t *o)
+{
+    uint8_t want[32];
+    if (o->cert_file && cert_sha256(o->cert_file, want))
+        return 1;
+    size_t n;
+    uint8_t *img = read_file(file, &n);
+    if (!img)
+        return 1;
     char pin[PIN_MAX];
     if (get_so_pin(t, pin, sizeof pin, false)) {
         free(img);
@@ -108,8 +159,12 @@ static int fm_load(tool_t *t, int argc, char **argv)
     CK_RV rv = admin_begin(t, OP_ADMIN_FM_LOAD, &k, &w);
     if (rv == CKR_OK) {
         wb_bytes(w, pin, strlen(pin));
-        wb_u8(w, 1);
+        wb_u8(w, (uint8_t)(o->dev ? 1 : o->cert_file ? 2 : o->cert_label ? 4 : 0));
         wb_bytes(w, img, n);
+        if (o->cert_file && !o->dev)
+            wb_raw(w, want, sizeof want);
+        else if (o->cert_label && !o->dev)
+            wb_bytes(w, o->cert_label, strlen(o->cert_label));
         rv = admin_send(t, k, &r);
     }
     secure_zero(pin, sizeof pin);
@@ -118,7 +173,9 @@ static int fm_load(tool_t *t, int argc, char **argv)
     if (rv == SFM_R_BAD_IMAGE || rv == SFM_R_POLICY || rv == SFM_R_EXISTS) {
         char why[256];
         wire_str(&r, why, sizeof why);
-        code = fail_msg("fm load: %s: %s", file, why);
+        code = fail_msg("fm load: %s refused: %s", file, why);
+    } else if (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LEN_RANGE) {
+        code = fail_msg("fm load: %s not loaded: wrong HSM SO PIN", file);
     } else if (rv) {
         code = fail("fm load", rv);
     } else {
@@ -137,7 +194,7 @@ static int fm_load(tool_t *t, int argc, char **argv)
     return code;
 }
 
-static int fm_status(tool_t *t)
+int fm_cmd_status(tool_t *t, long number)
 {
     client_conn_t *k = NULL;
     wbuf_t *w;
@@ -149,19 +206,24 @@ static int fm_status(tool_t *t)
         client_end(t->client, k);
         return fail("fm status", rv);
     }
-    uint32_t n = rb_u32(&r);
-    if (n == 0)
-        printf("no FMs loaded\n");
+    uint32_t n = rb_u32(&r), shown = 0;
     for (uint32_t i = 0; i < n && !r.err; i++) {
         fm_row_t row;
         read_row(&r, &row);
-        print_row(&row, i == 0);
+        if (r.err || (number >= 0 && row.number != (uint32_t)number))
+            continue;
+        print_row(&row);
+        shown++;
     }
     client_end(t->client, k);
+    if (number >= 0 && !shown)
+        return fail_msg("no FM 0x%04lx is loaded", (unsigned long)number);
+    if (!shown)
+        printf("no FMs loaded\n");
     return 0;
 }
 
-static int fm_delete(tool_t *t, const char *key)
+int fm_cmd_delete(tool_t *t, const char *key)
 {
     char pin[PIN_MAX];
     if (get_so_pin(t, pin, sizeof pin, false))
@@ -183,6 +245,29 @@ static int fm_delete(tool_t *t, const char *key)
         return fail("fm delete", rv);
     printf("FM %s deleted\n", key);
     return 0;
+}
+
+static int fm_load(tool_t *t, int argc, char **argv)
+{
+    static const char usage[] = "usage: softfm fm load [--dev] [--cert FILE | --cert-label LABEL] "
+                                "FILE";
+    fm_load_opts_t o = { 0 };
+    const char *file = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--dev"))
+            o.dev = true;
+        else if (!strcmp(argv[i], "--cert") && i + 1 < argc)
+            o.cert_file = argv[++i];
+        else if (!strcmp(argv[i], "--cert-label") && i + 1 < argc)
+            o.cert_label = argv[++i];
+        else if (!file && argv[i][0] != '-')
+            file = argv[i];
+        else
+            return fail_msg("%s", usage), 2;
+    }
+    if (!file || (o.dev && (o.cert_file || o.cert_label)) || (o.cert_file && o.cert_label))
+        return fail_msg("%s", usage), 2;
+    return fm_cmd_load(t, file, &o);
 }
 
 static int fm_trace(tool_t *t, const char *name, bool follow)
@@ -224,14 +309,16 @@ static int fm_trace(tool_t *t, const char *name, bool follow)
 int cmd_fm(tool_t *t, int argc, char **argv)
 {
     if (argc < 1)
-        return fail_msg("usage: softfm fm load --dev FILE | status | delete NAME | trace NAME"), 2;
+        return fail_msg("usage: softfm fm load [--dev] FILE | status | delete NAME | trace NAME"),
+               2;
     const char *sub = argv[0];
     if (!strcmp(sub, "load"))
         return fm_load(t, argc, argv);
     if (!strcmp(sub, "status"))
-        return argc == 1 ? fm_status(t) : (fail_msg("usage: softfm fm status"), 2);
+        return argc == 1 ? fm_cmd_status(t, -1) : (fail_msg("usage: softfm fm status"), 2);
     if (!strcmp(sub, "delete"))
-        return argc == 2 ? fm_delete(t, argv[1]) : (fail_msg("usage: softfm fm delete NAME"), 2);
+        return argc == 2 ? fm_cmd_delete(t, argv[1])
+                         : (fail_msg("usage: softfm fm delete NAME|NUMBER"), 2);
     if (!strcmp(sub, "trace")) {
         bool follow = argc == 3 && !strcmp(argv[2], "--follow");
         if (argc != 2 && !follow)

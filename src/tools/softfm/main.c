@@ -30,14 +30,18 @@ static void usage(FILE *f)
             "  slot list                    list slots and their tokens\n"
             "  policy show                  list HSM policies\n"
             "  policy set NAME VALUE        change an HSM policy\n"
+            "  fm load FILE [--cert C | --cert-label L]\n"
+            "                               load a signed FM image (its signer's certificate\n"
+            "                               must be in the Admin Token)\n"
             "  fm load --dev FILE           load an unsigned FM image (development policy)\n"
-            "  fm status                    list FMs and their state\n"
+            "  fm status                    list FMs: version, build type, signer, state\n"
             "  fm delete NAME|NUMBER        stop and remove an FM\n"
             "  fm trace NAME [--follow]     print an FM's trace\n"
             "  smfs activate                activate the SMFS (FMs start)\n"
             "  smfs status                  whether it is active, and its use\n"
             "  smfs backup --out FILE       a sealed backup of every FM's SMFS\n"
             "  smfs restore --in FILE       restore one (this HSM's master key only)\n"
+            "  audit show [--last N]        the audit log of changes, its chain checked\n"
             "Without a command, softfm reads commands from its input, one a line.\n");
 }
 
@@ -60,6 +64,8 @@ static int run(tool_t *t, int argc, char **argv)
         return cmd_fm(t, argc - 1, argv + 1);
     if (!strcmp(cmd, "smfs"))
         return cmd_smfs(t, argc - 1, argv + 1);
+    if (!strcmp(cmd, "audit"))
+        return cmd_audit(t, argc - 1, argv + 1);
     if (!strcmp(cmd, "help")) {
         usage(stdout);
         return 0;

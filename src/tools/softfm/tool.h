@@ -13,9 +13,13 @@
 typedef struct tool {
     char socket[256];
     const char *so_pin_file;
+    const char *so_pin;            /* given on the command line (ctfm -p) */
     client_t *client;
     bool p11_ready;
 } tool_t;
+
+/* The program's name in messages ("softfm", "ctfm"). */
+extern const char *tool_prog;
 
 /* Print "softfm: what: reason" to stderr; returns 1 (the exit status). */
 int fail(const char *what, CK_RV rv);
@@ -37,11 +41,25 @@ CK_RV admin_send(tool_t *t, client_conn_t *k, rbuf_t *r);
 /* PKCS#11 through libsoftfm-pkcs11, initialised on first use. */
 CK_RV p11_ready(tool_t *t);
 
+/* FMs (fm.c), shared by softfm fm and ctfm. The signer the SO names, if
+   any, must be the image's: by its certificate file or by the label of the
+   Admin Token's certificate. */
+typedef struct fm_load_opts {
+    bool dev;                      /* an unsigned development image */
+    const char *cert_file;
+    const char *cert_label;
+} fm_load_opts_t;
+int fm_cmd_load(tool_t *t, const char *file, const fm_load_opts_t *o);
+/* Every FM, or only the one of that number (-1: all). */
+int fm_cmd_status(tool_t *t, long number);
+int fm_cmd_delete(tool_t *t, const char *name_or_number);
+
 int cmd_hsm(tool_t *t, int argc, char **argv);
 int cmd_partition(tool_t *t, int argc, char **argv);
 int cmd_slot(tool_t *t, int argc, char **argv);
 int cmd_policy(tool_t *t, int argc, char **argv);
 int cmd_fm(tool_t *t, int argc, char **argv);
 int cmd_smfs(tool_t *t, int argc, char **argv);
+int cmd_audit(tool_t *t, int argc, char **argv);
 
 #endif

@@ -31,13 +31,15 @@ static const char *explain(CK_RV rv)
     }
 }
 
+const char *tool_prog = "softfm";
+
 int fail(const char *what, CK_RV rv)
 {
     const char *why = explain(rv);
     if (why)
-        fprintf(stderr, "softfm: %s: %s (%s)\n", what, why, ckr_name(rv));
+        fprintf(stderr, "%s: %s: %s (%s)\n", tool_prog, what, why, ckr_name(rv));
     else
-        fprintf(stderr, "softfm: %s: %s\n", what, ckr_name(rv));
+        fprintf(stderr, "%s: %s: %s\n", tool_prog, what, ckr_name(rv));
     return 1;
 }
 
@@ -45,7 +47,7 @@ int fail_msg(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("softfm: ", stderr);
+    fprintf(stderr, "%s: ", tool_prog);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
@@ -88,6 +90,10 @@ static int read_tty(const char *prompt, char *buf, size_t cap, bool echo)
 
 int get_so_pin(tool_t *t, char *buf, size_t cap, bool confirm_it)
 {
+    if (t->so_pin) {
+        snprintf(buf, cap, "%s", t->so_pin);
+        return 0;
+    }
     if (t->so_pin_file) {
         FILE *f = fopen(t->so_pin_file, "re");
         if (!f)
