@@ -88,6 +88,7 @@ typedef struct fm_origin {
     uint8_t build;                 /* FM_BUILD_* */
     uint8_t signer[32];
     uint32_t image_len;
+    uint64_t build_time;           /* the signed header's (0 unsigned) */
 } fm_origin_t;
 /* The origin of an image fm_accept took (or, failing that, that it would
    describe): 0, or -1 when it is not an image at all. */

@@ -535,6 +535,8 @@ static enum fm_result add(fm_registry_t *r, const uint8_t *img, size_t n,
     f->len = n;
     f->number = number;
     f->origin = *origin;
+    if (!f->info.build_time)
+        f->info.build_time = origin->build_time;
     f->unsigned_image = origin->build == FM_BUILD_UNSIGNED;
     f->link = -1;
     pthread_mutex_init(&f->lock, NULL);

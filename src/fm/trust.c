@@ -139,6 +139,7 @@ int fm_origin(const uint8_t *img, size_t n, bool dev, fm_origin_t *o, const uint
     if (fm_signed_parse(img, n, &s, why, sizeof why))
         return -1;
     o->build = s.build_type;
+    o->build_time = s.build_time;
     memcpy(o->signer, s.cert_sha256, sizeof o->signer);
     *elf = s.elf;
     *elf_len = s.elf_len;

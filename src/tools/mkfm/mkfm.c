@@ -13,7 +13,6 @@
  * puts in the Admin Token. Images are DEBUG unless --release. The output is
  * written to a temporary file and renamed into place.
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -22,7 +21,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/ecdsa.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
@@ -31,6 +29,7 @@
 
 #include "common.h"
 #include "fm.h"
+#include "p11app.h"
 
 #define MAX_FILE (16u * 1024u * 1024u)
 
@@ -163,47 +162,20 @@ static int parse_keyspec(const char *k, keyspec_t *ks)
     return 0;
 }
 
-static bool label_is(const CK_UTF8CHAR *padded, const char *want)
-{
-    size_t n = strlen(want);
-    if (n > 32 || memcmp(padded, want, n))
-        return false;
-    for (size_t i = n; i < 32; i++)
-        if (padded[i] != ' ')
-            return false;
-    return true;
-}
-
 static int sign_p11(const char *module, const keyspec_t *ks, const char *pin, uint8_t *alg,
                     const uint8_t *msg, size_t n, uint8_t *sig, size_t *sig_len)
 {
-    void *lib = dlopen(module, RTLD_NOW);
-    CK_C_GetFunctionList gfl = lib ? (CK_C_GetFunctionList)dlsym(lib, "C_GetFunctionList") : NULL;
-    CK_FUNCTION_LIST_PTR p;
-    if (!gfl || gfl(&p) != CKR_OK || p->C_Initialize(NULL) != CKR_OK)
-        return die("cannot use the PKCS#11 module %s", module);
+    p11app_t p;
+    if (p11app_open(&p, module))
+        return 1;
     int rc = 1;
-    CK_SLOT_ID slots[64], slot = (CK_SLOT_ID)ks->slot;
-    CK_ULONG ns = 64;
+    CK_SLOT_ID slot;
     CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
-    if (ks->slot < 0) {
-        bool found = false;
-        if (p->C_GetSlotList(CK_TRUE, slots, &ns) == CKR_OK)
-            for (CK_ULONG i = 0; i < ns && !found; i++) {
-                CK_TOKEN_INFO ti;
-                if (p->C_GetTokenInfo(slots[i], &ti) == CKR_OK && label_is(ti.label, ks->token)) {
-                    slot = slots[i];
-                    found = true;
-                }
-            }
-        if (!found) {
-            die("no token labelled %s", ks->token);
-            goto out;
-        }
-    }
-    CK_RV rv = p->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s);
+    if (p11app_slot(&p, ks->slot, ks->token, &slot))
+        goto out;
+    CK_RV rv = p.f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s);
     if (rv == CKR_OK)
-        rv = p->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin));
+        rv = p.f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin));
     if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
         die("cannot log in to the token: %s", ckr_name(rv));
         goto out;
@@ -211,17 +183,19 @@ static int sign_p11(const char *module, const keyspec_t *ks, const char *pin, ui
     CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
     CK_ATTRIBUTE q[] = { { CKA_CLASS, &cls, sizeof cls },
                          { CKA_LABEL, (void *)ks->label, strlen(ks->label) } };
-    CK_OBJECT_HANDLE key;
+    CK_OBJECT_HANDLE key[2];
     CK_ULONG found = 0;
-    if (p->C_FindObjectsInit(s, q, 2) != CKR_OK || p->C_FindObjects(s, &key, 1, &found) != CKR_OK ||
-        p->C_FindObjectsFinal(s) != CKR_OK || found != 1) {
-        die("no private key labelled %s in the token", ks->label);
+    if (p.f->C_FindObjectsInit(s, q, 2) != CKR_OK || p.f->C_FindObjects(s, key, 2, &found) != CKR_OK ||
+        p.f->C_FindObjectsFinal(s) != CKR_OK || found != 1) {
+        die(found > 1 ? "more than one private key is labelled %s in the token"
+                      : "no private key labelled %s in the token",
+            ks->label);
         goto out;
     }
     CK_KEY_TYPE kt;
     CK_BYTE params[32];
     CK_ATTRIBUTE a[] = { { CKA_KEY_TYPE, &kt, sizeof kt }, { CKA_EC_PARAMS, params, sizeof params } };
-    if (p->C_GetAttributeValue(s, key, a, 1) != CKR_OK) {
+    if (p.f->C_GetAttributeValue(s, key[0], a, 1) != CKR_OK) {
         die("cannot read the key's type");
         goto out;
     }
@@ -230,7 +204,7 @@ static int sign_p11(const char *module, const keyspec_t *ks, const char *pin, ui
     *alg = FM_SIG_RSA_PSS_SHA256;
     if (kt == CKK_EC) {
         static const CK_BYTE p384[] = { 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22 };
-        bool is384 = p->C_GetAttributeValue(s, key, a + 1, 1) == CKR_OK &&
+        bool is384 = p.f->C_GetAttributeValue(s, key[0], a + 1, 1) == CKR_OK &&
                      a[1].ulValueLen == sizeof p384 && !memcmp(params, p384, sizeof p384);
         m = (CK_MECHANISM){ is384 ? CKM_ECDSA_SHA384 : CKM_ECDSA_SHA256, NULL, 0 };
         *alg = is384 ? FM_SIG_ECDSA_SHA384 : FM_SIG_ECDSA_SHA256;
@@ -240,55 +214,24 @@ static int sign_p11(const char *module, const keyspec_t *ks, const char *pin, ui
     }
     CK_BYTE raw[512];
     CK_ULONG rl = sizeof raw;
-    if ((rv = p->C_SignInit(s, &m, key)) != CKR_OK ||
-        (rv = p->C_Sign(s, (CK_BYTE_PTR)msg, n, raw, &rl)) != CKR_OK) {
+    if ((rv = p.f->C_SignInit(s, &m, key[0])) != CKR_OK ||
+        (rv = p.f->C_Sign(s, (CK_BYTE_PTR)msg, n, raw, &rl)) != CKR_OK) {
         die("the token would not sign: %s", ckr_name(rv));
         goto out;
     }
     if (kt == CKK_RSA) {
         memcpy(sig, raw, rl);
         *sig_len = rl;
-    } else { /* r || s from the token, DER in the image */
-        ECDSA_SIG *es = ECDSA_SIG_new();
-        BIGNUM *r = BN_bin2bn(raw, (int)(rl / 2), NULL), *sv = BN_bin2bn(raw + rl / 2, (int)(rl / 2), NULL);
-        unsigned char *der = NULL;
-        int dl = es && r && sv && ECDSA_SIG_set0(es, r, sv) == 1 ? i2d_ECDSA_SIG(es, &der) : -1;
-        if (dl <= 0) {
-            die("cannot encode the signature");
-            goto out;
-        }
-        memcpy(sig, der, (size_t)dl);
-        *sig_len = (size_t)dl;
-        OPENSSL_free(der);
-        ECDSA_SIG_free(es);
+    } else if (p11app_ecdsa_der(raw, rl, sig, sig_len)) { /* r || s from the token */
+        die("cannot encode the signature");
+        goto out;
     }
     rc = 0;
 out:
     if (s != CK_INVALID_HANDLE)
-        p->C_CloseSession(s);
-    p->C_Finalize(NULL);
+        p.f->C_CloseSession(s);
+    p11app_close(&p);
     return rc;
-}
-
-static int read_pin(const char *file, char *pin, size_t cap)
-{
-    if (file) {
-        FILE *f = fopen(file, "r");
-        if (!f || !fgets(pin, (int)cap, f)) {
-            if (f)
-                fclose(f);
-            return die("cannot read the PIN from %s", file);
-        }
-        fclose(f);
-        pin[strcspn(pin, "\r\n")] = '\0';
-        return 0;
-    }
-    char *got = getpass("Token PIN: ");
-    if (!got)
-        return die("no PIN");
-    snprintf(pin, cap, "%s", got);
-    secure_zero(got, strlen(got));
-    return 0;
 }
 
 static void print_info(const fm_signed_t *s)
@@ -370,8 +313,9 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    p11app_prog = "mkfm";
     const char *in = NULL, *out = NULL, *key = NULL, *cert = NULL, *pin_arg = NULL,
-               *pin_file = NULL, *module = getenv("SOFTFM_MODULE");
+               *pin_file = NULL, *module = NULL;
     bool release = false, do_verify = false, do_info = false;
     static const struct option opts[] = {
         { "file", required_argument, NULL, 'f' },    { "output", required_argument, NULL, 'o' },
@@ -473,12 +417,8 @@ int main(int argc, char **argv)
             snprintf(pin, sizeof pin, "%s", ks.pin);
         else if (pin_arg)
             snprintf(pin, sizeof pin, "%s", pin_arg);
-        else if (read_pin(pin_file, pin, sizeof pin))
+        else if (p11app_pin(pin_file, "MKFM_PIN", "Token PIN: ", pin, sizeof pin))
             goto out;
-        if (!module) {
-            die("give the PKCS#11 module with --module (or SOFTFM_MODULE)");
-            goto out;
-        }
         uint8_t used = 0;
         int r = sign_p11(module, &ks, pin, &used, body, body_len, sig, &sig_len);
         secure_zero(pin, sizeof pin);

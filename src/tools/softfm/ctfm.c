@@ -231,7 +231,7 @@ int main(int argc, char **argv)
         if (!fmid)
             return fail_msg("d: give the FM with -i FMID"), 2;
         char key[16];
-        snprintf(key, sizeof key, "%ld", id);
+        snprintf(key, sizeof key, "0x%04lx", (unsigned long)id);
         rc = fm_cmd_delete(&t, key);
     } else if (!strcmp(cmd, "v") || !strcmp(cmd, "verify")) {
         if (!file || (!cert && !label))
