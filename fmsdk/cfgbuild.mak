@@ -5,6 +5,8 @@
 # $(ARCH_BIN), the unsigned image (here a copy: the image is the ELF object).
 FMDIR ?= $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 FMSDK := $(FMDIR)
+# The image config.mk's sign and load targets work on.
+FM_IMAGE ?= bin$(if $(DEBUG),-d)/$(NAME).bin
 include $(FMDIR)/config.mk
 # Where the host libraries are (libcryptoki.so, libethsm.so ...): the
 # installed vendor-style client folder, or the installed library folder.

@@ -7,6 +7,6 @@
 FMSDK ?= $(patsubst %/samples/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 include $(FMSDK)/config.mk
 FMLIBDIR := $(FMSDK)/lib
-C_FLAGS := $(FM_CFLAGS) $(FM_INCLUDES)
+C_FLAGS := $(FM_CFLAGS) $(FM_INCLUDES) $(if $(DEBUG),-DDEBUG -g)
 L_FLAGS := $(FM_LDFLAGS)
 ARCH := $(shell uname -m)

@@ -40,6 +40,14 @@ typedef struct fm_image_info {
 
 /* 0, or -1 with a one-line reason in why. */
 int fm_image_check(const uint8_t *img, size_t n, fm_image_info_t *info, char *why, size_t cap);
+/* The same for an FM built for another machine (ELF e_machine), as mkfm
+   signs images for HSMs of other architectures. */
+int fm_image_check_for(const uint8_t *img, size_t n, uint16_t machine, fm_image_info_t *info,
+                       char *why, size_t cap);
+/* Architecture names of signed images: this machine's, and the ELF machine
+   of one ("x86_64", "aarch64"); -1 for a name softfm does not know. */
+const char *fm_host_arch(void);
+int fm_arch_machine(const char *arch, uint16_t *machine);
 
 /* Signed images (signed.c, docs/fm-image.md). */
 #define FM_SIGNED_MAGIC "SFMFMIMG"

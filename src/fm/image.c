@@ -53,7 +53,33 @@ static void section(const uint8_t *img, uint64_t shoff, uint16_t i, Elf64_Shdr *
     memcpy(out, img + shoff + (uint64_t)i * sizeof *out, sizeof *out);
 }
 
+const char *fm_host_arch(void)
+{
+#if defined(__x86_64__)
+    return "x86_64";
+#else
+    return "aarch64";
+#endif
+}
+
+int fm_arch_machine(const char *arch, uint16_t *machine)
+{
+    if (!strcmp(arch, "x86_64"))
+        *machine = EM_X86_64;
+    else if (!strcmp(arch, "aarch64"))
+        *machine = EM_AARCH64;
+    else
+        return -1;
+    return 0;
+}
+
 int fm_image_check(const uint8_t *img, size_t n, fm_image_info_t *info, char *why, size_t cap)
+{
+    return fm_image_check_for(img, n, FM_MACHINE, info, why, cap);
+}
+
+int fm_image_check_for(const uint8_t *img, size_t n, uint16_t machine, fm_image_info_t *info,
+                       char *why, size_t cap)
 {
     memset(info, 0, sizeof *info);
     if (n < sizeof(Elf64_Ehdr) || memcmp(img, ELFMAG, SELFMAG))
@@ -64,7 +90,7 @@ int fm_image_check(const uint8_t *img, size_t n, fm_image_info_t *info, char *wh
     memcpy(&eh, img, sizeof eh);
     if (eh.e_type != ET_DYN)
         return err(why, cap, "not a shared object (link the FM with -shared)");
-    if (eh.e_machine != FM_MACHINE)
+    if (eh.e_machine != machine)
         return err(why, cap, "built for another architecture");
     if (eh.e_shentsize != sizeof(Elf64_Shdr) || !eh.e_shnum || eh.e_shstrndx >= eh.e_shnum ||
         !inside(eh.e_shoff, (uint64_t)eh.e_shnum * sizeof(Elf64_Shdr), n))

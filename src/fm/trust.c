@@ -35,18 +35,13 @@ static int policy(char *why, size_t cap, const char *msg)
 static int check_contents(const fm_signed_t *s, char *why, size_t cap)
 {
     fm_image_info_t info;
+    if (strcmp(s->arch, fm_host_arch()))
+        return refuse(why, cap, "built for another architecture");
     if (fm_image_check(s->elf, s->elf_len, &info, why, cap))
         return -1;
     if (strcmp(info.name, s->name) || info.number != s->number ||
         info.version_major != s->version_major || info.version_minor != s->version_minor)
         return refuse(why, cap, "the signed header does not match the FM's own header");
-#if defined(__x86_64__)
-    const char *arch = "x86_64";
-#else
-    const char *arch = "aarch64";
-#endif
-    if (strcmp(s->arch, arch))
-        return refuse(why, cap, "built for another architecture");
     return 0;
 }
 

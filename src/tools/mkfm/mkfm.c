@@ -2,7 +2,7 @@
  * mkfm: sign an FM image, check one, describe one.
  *
  *   mkfm -f FM.so -o FM.bin -k KEY -c CERT [--release] [-p PIN | --pin-file F]
- *        [--module LIB]
+ *        [--module LIB] [--target-arch x86_64|aarch64]
  *   mkfm --verify -f FM.bin -c CERT
  *   mkfm --info -f FM.bin
  *
@@ -10,7 +10,9 @@
  * KEYLABEL, TOKENLABEL(PIN)/KEYLABEL or SLOTID=n/KEYLABEL — the production
  * path, where the key never leaves the HSM; or, for development only, a PEM
  * file. CERT is the signer's certificate (PEM or DER), the one the HSM SO
- * puts in the Admin Token. Images are DEBUG unless --release. The output is
+ * puts in the Admin Token. Images are DEBUG unless --release, and for this
+ * machine's HSMs unless --target-arch names another. The token's PIN comes
+ * from -p, the KEY, --pin-file, MKFM_PIN or a no-echo prompt. The output is
  * written to a temporary file and renamed into place.
  */
 #include <errno.h>
@@ -271,7 +273,9 @@ static int verify(const char *file, const char *cert_path, bool info_only)
         goto out;
     }
     fm_image_info_t info;
-    if (fm_image_check(s.elf, s.elf_len, &info, why, sizeof why)) {
+    uint16_t machine = 0;
+    if (fm_arch_machine(s.arch, &machine) ||
+        fm_image_check_for(s.elf, s.elf_len, machine, &info, why, sizeof why)) {
         die("%s: the FM inside: %s", file, why);
         goto out;
     }
@@ -305,6 +309,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: mkfm -f FM.so -o FM.bin -k KEY -c CERT [--release] [-p PIN | --pin-file F]"
                " [--module LIB]\n"
+               "            [--target-arch x86_64|aarch64]\n"
                "       mkfm --verify -f FM.bin -c CERT\n"
                "       mkfm --info -f FM.bin\n"
                "KEY: TOKENLABEL/KEYLABEL, TOKENLABEL(PIN)/KEYLABEL, SLOTID=n/KEYLABEL, or a PEM file"
@@ -315,7 +320,7 @@ int main(int argc, char **argv)
 {
     p11app_prog = "mkfm";
     const char *in = NULL, *out = NULL, *key = NULL, *cert = NULL, *pin_arg = NULL,
-               *pin_file = NULL, *module = NULL;
+               *pin_file = NULL, *module = NULL, *arch = fm_host_arch();
     bool release = false, do_verify = false, do_info = false;
     static const struct option opts[] = {
         { "file", required_argument, NULL, 'f' },    { "output", required_argument, NULL, 'o' },
@@ -324,6 +329,7 @@ int main(int argc, char **argv)
         { "module", required_argument, NULL, 'm' },  { "release", no_argument, NULL, 'R' },
         { "debug", no_argument, NULL, 'D' },         { "verify", no_argument, NULL, 'V' },
         { "info", no_argument, NULL, 'I' },          { "show-info", no_argument, NULL, 'I' },
+        { "target-arch", required_argument, NULL, 'A' },
         { "help", no_argument, NULL, 'h' },          { NULL, 0, NULL, 0 },
     };
     int c;
@@ -340,6 +346,7 @@ int main(int argc, char **argv)
         case 'D': release = false; break;
         case 'V': do_verify = true; break;
         case 'I': do_info = true; break;
+        case 'A': arch = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -358,9 +365,15 @@ int main(int argc, char **argv)
         return die("cannot read %s", in);
     fm_image_info_t info;
     char why[200];
-    if (fm_image_check(elf, n, &info, why, sizeof why)) {
+    uint16_t machine;
+    if (fm_arch_machine(arch, &machine)) {
         free(elf);
-        return die("%s: %s", in, why);
+        return die("--target-arch is x86_64 or aarch64, not %s", arch);
+    }
+    if (fm_image_check_for(elf, n, machine, &info, why, sizeof why)) {
+        free(elf);
+        return die("%s: %s%s", in, why, strcmp(arch, fm_host_arch()) ? "" : " (for another "
+                                         "machine's HSM, give --target-arch)");
     }
     X509 *x = load_cert(cert);
     fm_signed_t s;
@@ -376,11 +389,7 @@ int main(int argc, char **argv)
     s.version_minor = info.version_minor;
     s.number = info.number;
     s.build_type = release ? FM_BUILD_RELEASE : FM_BUILD_DEBUG;
-#if defined(__x86_64__)
-    snprintf(s.arch, sizeof s.arch, "x86_64");
-#else
-    snprintf(s.arch, sizeof s.arch, "aarch64");
-#endif
+    snprintf(s.arch, sizeof s.arch, "%s", arch);
     s.build_time = info.build_time ? info.build_time : (uint64_t)time(NULL);
     s.elf = elf;
     s.elf_len = n;
