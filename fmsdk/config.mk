@@ -49,9 +49,11 @@ FM_SIGNED ?= $(basename $(FM_IMAGE))$(if $(DEBUG),-debug).fm
 FM_UNLOAD ?= $(if $(FM_NAME),$(FM_NAME),$(NAME))
 
 sfm_goal := $(.DEFAULT_GOAL)
-sign: $(FM_IMAGE)
+# (The image is made by a make of its own: NAME is set after this file.)
+sign:
 	@test -n "$(FM_KEY)" -a -n "$(FM_CERT)" || \
 	  { echo "make sign: set FM_KEY (TOKEN/KEYLABEL or a PEM file) and FM_CERT" >&2; exit 2; }
+	@$(MAKE) --no-print-directory $(FM_IMAGE)
 	$(MKFM) -f $(FM_IMAGE) -o $(FM_SIGNED) -k $(FM_KEY) -c $(FM_CERT) \
 	  $(if $(DEBUG),,--release) $(if $(FM_PIN_FILE),--pin-file $(FM_PIN_FILE))
 load:
