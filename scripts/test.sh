@@ -27,12 +27,19 @@ SOFTFMD=build-tsan/src/server/softfmd SOFTFM_MODULE=build/src/pkcs11/libsoftfm-p
 
 echo "== fuzz the request decoder briefly"
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DSOFTFM_FUZZ=ON -DSOFTFM_TESTS=OFF >/dev/null
-cmake --build build-fuzz -j"$jobs" --target fuzz_dispatch fuzz_wire fuzz_fm_image fuzz_smfs
+cmake --build build-fuzz -j"$jobs" --target fuzz_dispatch fuzz_wire fuzz_fm_image fuzz_fm_signed fuzz_smfs
 mkdir -p build-fuzz/corpus
 ./build-fuzz/fuzz/fuzz_wire -max_total_time="${FUZZ_SECONDS:-30}" -max_len=4096 build-fuzz/corpus 2>&1 | tail -n 2
 ./build-fuzz/fuzz/fuzz_dispatch -max_total_time="${FUZZ_SECONDS:-30}" -max_len=4096 2>&1 | tail -n 2
 mkdir -p build-fuzz/corpus-fm && cp build/fmsdk/samples/*.bin build-fuzz/corpus-fm/ 2>/dev/null || true
 ./build-fuzz/fuzz/fuzz_fm_image -max_total_time="${FUZZ_SECONDS:-30}" -max_len=65536 build-fuzz/corpus-fm 2>&1 | tail -n 2
+# A signed image to start from (a throwaway development key).
+mkdir -p build-fuzz/corpus-signed
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout build-fuzz/seed.key \
+  -out build-fuzz/seed.pem -subj /CN=fuzz-seed -days 1 >/dev/null 2>&1
+./build/src/tools/mkfm/mkfm -f build/fmsdk/samples/hello.bin -o build-fuzz/corpus-signed/hello.fm \
+  -k build-fuzz/seed.key -c build-fuzz/seed.pem >/dev/null
+./build-fuzz/fuzz/fuzz_fm_signed -max_total_time="${FUZZ_SECONDS:-30}" -max_len=70000 build-fuzz/corpus-signed 2>&1 | tail -n 2
 ./build-fuzz/fuzz/fuzz_smfs -max_total_time="${FUZZ_SECONDS:-30}" -max_len=512 2>&1 | tail -n 2
 rm -rf /tmp/softfm-fuzz-smfs.*
 echo "all tests passed"
