@@ -52,7 +52,7 @@ token() { # SLOT LABEL USERPIN
 for h in dev target prod; do
   start $h
   on $h
-  "$bin/softfm" hsm init --label "$h" >/dev/null
+  "$bin/softfm" hsm init --label "$h" $([ $h = dev ] && echo --dev-mode) >/dev/null
 done
 
 cp -r "$sdk/samples/hello" "$work/hello"
@@ -61,8 +61,7 @@ mk() { make -s -C "$H" FMSDK="$sdk" "$@"; }
 
 # ---- 1. Initial development: an unsigned DEBUG build on a dev-mode HSM ----
 on dev
-"$bin/softfm" policy set allow-unsigned-fms on >/dev/null
-"$bin/softfm" policy set smfs-auto-activate on >/dev/null
+check "development: a dev-mode HSM allows unsigned FMs" "allow-unsigned-fms +1" "$bin/softfm" policy show
 check "development: make DEBUG=1" "" mk DEBUG=1
 check "development: make load UNSIGNED=1" "loaded as number 0x0300 and running" mk load UNSIGNED=1
 check "development: the host program calls the FM" "^HELLO, LIFECYCLE$" "$H/hello-host" upper "hello, lifecycle"

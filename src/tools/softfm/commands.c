@@ -10,13 +10,14 @@
 
 #define PIN_MAX 256
 
-enum { OPT_LABEL = 1, OPT_NAME, OPT_FORCE, OPT_PIN_FILE };
+enum { OPT_LABEL = 1, OPT_NAME, OPT_FORCE, OPT_PIN_FILE, OPT_DEV_MODE };
 
 static const struct option sub_opts[] = {
     { "label", required_argument, NULL, OPT_LABEL },
     { "name", required_argument, NULL, OPT_NAME },
     { "force", no_argument, NULL, OPT_FORCE },
     { "so-pin-file", required_argument, NULL, OPT_PIN_FILE },
+    { "dev-mode", no_argument, NULL, OPT_DEV_MODE },
     { NULL, 0, NULL, 0 },
 };
 
@@ -24,6 +25,7 @@ typedef struct sub_args {
     const char *label;
     const char *name;
     bool force;
+    bool dev_mode;
     char *pos[4];
     int npos;
 } sub_args_t;
@@ -42,6 +44,7 @@ static int parse(tool_t *t, int argc, char **argv, sub_args_t *a)
         case 'y':
         case OPT_FORCE: a->force = true; break;
         case OPT_PIN_FILE: t->so_pin_file = optarg; break;
+        case OPT_DEV_MODE: a->dev_mode = true; break;
         default: return 2;
         }
     }
@@ -168,10 +171,25 @@ static int hsm_init(tool_t *t, const sub_args_t *a)
     CK_UTF8CHAR label[32];
     pad_copy(label, sizeof label, a->label);
     rv = C_InitToken(0, (CK_UTF8CHAR_PTR)pin, strlen(pin), label);
+    /* A dev-mode HSM: the development policies, set with the same PIN. */
+    static const char *const dev[] = { "allow-unsigned-fms", "smfs-auto-activate" };
+    for (size_t i = 0; rv == CKR_OK && a->dev_mode && i < sizeof dev / sizeof dev[0]; i++) {
+        client_conn_t *k = NULL;
+        wbuf_t *w;
+        rbuf_t r;
+        if ((rv = admin_begin(t, OP_ADMIN_POLICY_SET, &k, &w)) == CKR_OK) {
+            wb_bytes(w, pin, strlen(pin));
+            wb_bytes(w, dev[i], strlen(dev[i]));
+            wb_u64(w, 1);
+            rv = admin_send(t, k, &r);
+        }
+        client_end(t->client, k);
+    }
     secure_zero(pin, sizeof pin);
     if (rv)
         return fail("hsm init", rv);
-    printf("HSM initialised: label \"%s\"\n", a->label);
+    printf("HSM initialised: label \"%s\"%s\n", a->label,
+           a->dev_mode ? " in dev mode (unsigned FMs load; FMs start at once)" : "");
     return 0;
 }
 
@@ -221,7 +239,7 @@ int cmd_hsm(tool_t *t, int argc, char **argv)
 {
     sub_args_t a;
     if (argc < 1 || parse(t, argc, argv, &a))
-        return fail_msg("usage: softfm hsm init --label L | show | zeroize [--force]"), 2;
+        return fail_msg("usage: softfm hsm init --label L [--dev-mode] | show | zeroize [--force]"), 2;
     if (!strcmp(argv[0], "init"))
         return hsm_init(t, &a);
     if (!strcmp(argv[0], "show"))

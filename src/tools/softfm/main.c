@@ -21,7 +21,9 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: softfm [--socket PATH] [--so-pin-file FILE] COMMAND [ARGS]\n"
             "commands:\n"
-            "  hsm init --label LABEL       initialise the HSM and set the HSM SO PIN\n"
+            "  hsm init --label LABEL [--dev-mode]\n"
+            "                               initialise the HSM and set the HSM SO PIN;\n"
+            "                               dev mode: unsigned FMs load, FMs start at once\n"
             "  hsm show                     state, label, serial, firmware, policies, partitions\n"
             "  hsm zeroize [--force]        erase every key, object and setting\n"
             "  partition create --name NAME create a partition (a token in its own slot)\n"
