@@ -4,7 +4,9 @@
 # hashing, and an EC key pair made in the token that signs and verifies.
 # Then an FM: the sample "hello" is built from the installed FM SDK with its
 # own makefile, loaded into the HSM under the development policy (unsigned),
-# and called by its host program through the MD library.
+# and called by its host program through the MD library; then signed with a
+# key made in the token (cmu, mkfm through PKCS#11), its certificate put in
+# the Admin Token by the HSM SO, and loaded as a signed RELEASE image (ctfm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -53,5 +55,25 @@ run $bin/tools/softfm/softfm fm status
 run "$work/hello/hello-host" upper "hello from the host"
 run "$work/hello/hello-host" who
 run $bin/tools/softfm/softfm fm trace hello
+
+# The same FM, signed: a key pair made in the payments token (it never
+# leaves it), a self-signed certificate the HSM SO puts in the Admin Token,
+# a RELEASE image signed through PKCS#11, loaded with ctfm.
+P="$work/prefix/bin"
+export CMU_PIN=1234 MKFM_PIN=1234
+run $bin/tools/softfm/softfm fm delete hello
+run "$P/cmu" generatekeypair -token=payments -keyType=EC -curve=P-256 -label=fm-signer
+run "$P/cmu" selfsign -token=payments -label=fm-signer -CN="demo FM signer" -O=softfm -days=30 \
+    -outputFile="$work/fm-signer.pem"
+run "$P/cmu" import -slot=0 -so -password="$SOFTFM_SO_PIN" -inputFile="$work/fm-signer.pem" \
+    -label=fm-signer
+run make -s -C "$work/hello" FMSDK="$work/prefix/share/softfm/fmsdk" sign \
+    FM_KEY=payments/fm-signer FM_CERT="$work/fm-signer.pem"
+run "$P/mkfm" --info -f "$work/hello/bin-$(uname -m)/hello.fm"
+run $bin/tools/softfm/softfm policy set allow-unsigned-fms off
+run "$P/ctfm" i -f "$work/hello/bin-$(uname -m)/hello.fm" -l fm-signer
+run "$P/ctfm" q
+run "$work/hello/hello-host" upper "signed and running"
+run $bin/tools/softfm/softfm audit show
 echo
 echo "demo finished: the HSM state was in $work/data"
