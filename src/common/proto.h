@@ -98,6 +98,10 @@ enum proto_op {
     OP_MD_FM_ID,              /* bytes name -> u32 FM number */
 };
 
+/* The largest FM image (signed or not) a load request carries: a frame
+   less room for the PIN and the request's other fields. */
+#define SFM_FM_IMAGE_MAX (WIRE_MAX_FRAME - 65536u)
+
 /* softfm's own return codes, for administration (vendor-defined CK_RVs). */
 #define SFM_R_NOT_INITIALIZED (CKR_VENDOR_DEFINED + 1) /* the HSM has no SO yet */
 #define SFM_R_EXISTS (CKR_VENDOR_DEFINED + 2)          /* a partition of that name exists */

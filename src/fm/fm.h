@@ -52,7 +52,7 @@ int fm_arch_machine(const char *arch, uint16_t *machine);
 /* Signed images (signed.c, docs/fm-image.md). */
 #define FM_SIGNED_MAGIC "SFMFMIMG"
 #define FM_SIGNED_FORMAT 1u
-#define FM_SIGNED_MAX (16u * 1024u * 1024u)
+#define FM_SIGNED_MAX SFM_FM_IMAGE_MAX
 enum { FM_BUILD_DEBUG = 0, FM_BUILD_RELEASE = 1, FM_BUILD_UNSIGNED = 2 /* not a signed image */ };
 enum { FM_SIG_RSA_PSS_SHA256 = 1, FM_SIG_ECDSA_SHA256 = 2, FM_SIG_ECDSA_SHA384 = 3 };
 

@@ -81,7 +81,7 @@ int fm_accept(const uint8_t *img, size_t n, bool dev, const fm_trust_t *t, const
     if (!t->allow_fms)
         return policy(why, cap, "the HSM's policy allows no FMs (softfm policy set allow-fms on)");
     if (n > FM_SIGNED_MAX)
-        return refuse(why, cap, "the image is larger than an FM image may be (16 MiB)");
+        return refuse(why, cap, "the image is larger than an FM image may be");
     if (dev) {
         fm_image_info_t info;
         if (!t->allow_unsigned)

@@ -206,8 +206,8 @@ for cut in 0 7 64 $((size / 2)) $((size - 1)); do
 done
 cp "$release_img" "$work/long.fm"; printf 'x' >>"$work/long.fm"
 refuse "a byte after the signature" "bytes after its signature" "$bin/ctfm" i -f "$work/long.fm"
-head -c $((17 * 1024 * 1024)) /dev/zero >"$work/huge.fm"
-refuse "an image over 16 MiB" "larger than an FM image may be" "$bin/ctfm" i -f "$work/huge.fm"
+head -c $((2 * 1024 * 1024)) /dev/zero >"$work/huge.fm"
+refuse "an image over 1984 KiB" "larger than an FM image may be" "$bin/ctfm" i -f "$work/huge.fm"
 # 9. two FMs claiming one FM number
 check "refusals: hello loaded again" "running" "$bin/ctfm" i -f "$release_img"
 refuse "a second FM with number 0x0300" "number 0x0300 is taken" "$bin/ctfm" i -f "$work/stranger.fm"

@@ -33,7 +33,7 @@
 #include "fm.h"
 #include "p11app.h"
 
-#define MAX_FILE (16u * 1024u * 1024u)
+#define MAX_FILE SFM_FM_IMAGE_MAX
 
 static int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int die(const char *fmt, ...)
@@ -442,6 +442,11 @@ int main(int argc, char **argv)
     wb_bytes(&w, sig, sig_len);
     size_t total;
     const uint8_t *img = wb_payload(&w, &total);
+    if (total > FM_SIGNED_MAX) {
+        die("the signed image would have %zu bytes; an FM image may have %u", total,
+            FM_SIGNED_MAX);
+        goto out;
+    }
     fm_signed_t check;
     if (fm_signed_parse(img, total, &check, why, sizeof why) ||
         fm_signed_verify(&check, cert_key, why, sizeof why)) {

@@ -143,7 +143,8 @@ static int verify_file(tool_t *t, const char *file, const char *cert, const char
     uint8_t *img = slurp(file, &n);
     if (!img) {
         free(der);
-        return fail_msg("cannot read %s (or it is larger than 16 MiB)", file);
+        return fail_msg("cannot read %s (or it is larger than an FM image may be, %u bytes)", file,
+                        FM_SIGNED_MAX);
     }
     fm_signed_t s;
     char why[200];

@@ -15,7 +15,7 @@
 #include "tool.h"
 
 #define PIN_MAX 256
-#define IMAGE_MAX (16u * 1024u * 1024u)
+#define IMAGE_MAX SFM_FM_IMAGE_MAX
 
 static const char *state_name(uint32_t s)
 {
