@@ -359,23 +359,7 @@ int cmu_import(cmu_t *m)
     const cmu_opts_t *o = m->o;
     if (!o->in_file || !o->label)
         return p11app_fail("import: give -inputFile=FILE and -label=LABEL");
-    FILE *f = fopen(o->in_file, "rbe");
-    if (!f)
-        return p11app_fail("import: cannot read %s", o->in_file);
-    uint8_t *buf = malloc(CERT_MAX + 1);
-    size_t n = buf ? fread(buf, 1, CERT_MAX + 1, f) : 0;
-    fclose(f);
-    X509 *x = NULL;
-    if (buf && n <= CERT_MAX) {
-        BIO *b = BIO_new_mem_buf(buf, (int)n);
-        x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
-        BIO_free(b);
-        if (!x) {
-            const uint8_t *p = buf;
-            x = d2i_X509(NULL, &p, (long)n);
-        }
-    }
-    free(buf);
+    X509 *x = p11app_read_cert(o->in_file);
     if (!x)
         return p11app_fail("import: %s is not an X.509 certificate (PEM or DER)", o->in_file);
     uint8_t id[32];

@@ -47,38 +47,6 @@ static int die(const char *fmt, ...)
     return 1;
 }
 
-static uint8_t *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    uint8_t *buf = malloc(MAX_FILE + 1);
-    *n = buf ? fread(buf, 1, MAX_FILE + 1, f) : 0;
-    fclose(f);
-    if (buf && *n > MAX_FILE) {
-        free(buf);
-        return NULL;
-    }
-    return buf;
-}
-
-static X509 *load_cert(const char *path)
-{
-    size_t n;
-    uint8_t *b = slurp(path, &n);
-    if (!b)
-        return NULL;
-    BIO *bio = BIO_new_mem_buf(b, (int)n);
-    X509 *x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-    if (!x) {
-        const uint8_t *p = b;
-        x = d2i_X509(NULL, &p, (long)n);
-    }
-    BIO_free(bio);
-    free(b);
-    return x;
-}
-
 static int cert_sha256(X509 *x, uint8_t out[32])
 {
     unsigned char *der = NULL;
@@ -262,7 +230,7 @@ static void print_info(const fm_signed_t *s)
 static int verify(const char *file, const char *cert_path, bool info_only)
 {
     size_t n;
-    uint8_t *img = slurp(file, &n);
+    uint8_t *img = p11app_read_file(file, MAX_FILE, &n, NULL);
     if (!img)
         return die("cannot read %s", file);
     fm_signed_t s;
@@ -284,7 +252,7 @@ static int verify(const char *file, const char *cert_path, bool info_only)
         rc = 0;
         goto out;
     }
-    X509 *x = load_cert(cert_path);
+    X509 *x = p11app_read_cert(cert_path);
     uint8_t *der = NULL;
     int dl = x ? i2d_X509(x, &der) : -1;
     X509_free(x);
@@ -360,7 +328,7 @@ int main(int argc, char **argv)
         return 2;
     }
     size_t n;
-    uint8_t *elf = slurp(in, &n);
+    uint8_t *elf = p11app_read_file(in, MAX_FILE, &n, NULL);
     if (!elf)
         return die("cannot read %s", in);
     fm_image_info_t info;
@@ -375,7 +343,7 @@ int main(int argc, char **argv)
         return die("%s: %s%s", in, why, strcmp(arch, fm_host_arch()) ? "" : " (for another "
                                          "machine's HSM, give --target-arch)");
     }
-    X509 *x = load_cert(cert);
+    X509 *x = p11app_read_cert(cert);
     fm_signed_t s;
     memset(&s, 0, sizeof s);
     if (!x || cert_sha256(x, s.cert_sha256)) {

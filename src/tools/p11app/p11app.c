@@ -15,6 +15,7 @@
 #include <openssl/ecdsa.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include "common.h"
@@ -273,4 +274,41 @@ int p11app_ecdsa_der(const uint8_t *raw, size_t n, uint8_t *out, size_t *out_len
     BN_free(s);
     ECDSA_SIG_free(es);
     return rc;
+}
+
+uint8_t *p11app_read_file(const char *path, size_t max, size_t *n, bool *too_big)
+{
+    if (too_big)
+        *too_big = false;
+    FILE *f = fopen(path, "rbe");
+    if (!f)
+        return NULL;
+    uint8_t *b = malloc(max + 1);
+    *n = b ? fread(b, 1, max + 1, f) : 0;
+    bool err = ferror(f) != 0;
+    fclose(f);
+    if (b && (*n > max || err)) {
+        if (too_big)
+            *too_big = *n > max;
+        free(b);
+        return NULL;
+    }
+    return b;
+}
+
+X509 *p11app_read_cert(const char *path)
+{
+    size_t n;
+    uint8_t *b = p11app_read_file(path, 64u * 1024u, &n, NULL);
+    if (!b)
+        return NULL;
+    BIO *bio = BIO_new_mem_buf(b, (int)n);
+    X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    if (!x) {
+        const uint8_t *p = b;
+        x = d2i_X509(NULL, &p, (long)n);
+    }
+    BIO_free(bio);
+    free(b);
+    return x;
 }

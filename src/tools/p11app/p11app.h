@@ -44,6 +44,12 @@ int p11app_public_key(p11app_t *a, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, EV
    at least n + 16 bytes. */
 int p11app_ecdsa_der(const uint8_t *raw, size_t n, uint8_t *out, size_t *out_len);
 
+/* A whole file of at most max bytes (malloc'ed): NULL when it cannot be
+   read or is larger, with *too_big telling which (too_big may be NULL). */
+uint8_t *p11app_read_file(const char *path, size_t max, size_t *n, bool *too_big);
+/* An X.509 certificate from a PEM or DER file; NULL if it is not one. */
+X509 *p11app_read_cert(const char *path);
+
 /* Compare a padded 32-byte PKCS#11 label with a string. */
 bool p11app_label_is(const CK_UTF8CHAR *padded, const char *want);
 

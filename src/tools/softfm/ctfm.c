@@ -20,10 +20,10 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include "fm.h"
+#include "p11app.h"
 #include "tool.h"
 
 static void usage(FILE *f)
@@ -91,46 +91,17 @@ static int admin_cert_by_label(tool_t *t, const char *label, uint8_t **der, size
     return rc;
 }
 
-static uint8_t *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    uint8_t *b = malloc(FM_SIGNED_MAX + 1);
-    *n = b ? fread(b, 1, FM_SIGNED_MAX + 1, f) : 0;
-    fclose(f);
-    if (b && *n > FM_SIGNED_MAX) {
-        free(b);
-        return NULL;
-    }
-    return b;
-}
-
 static int cert_file_der(const char *path, uint8_t **der, size_t *len)
 {
-    size_t n;
-    uint8_t *b = slurp(path, &n);
-    if (!b)
-        return fail_msg("cannot read %s", path);
-    BIO *bio = BIO_new_mem_buf(b, (int)n);
-    X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
-    if (!x) {
-        const uint8_t *p = b;
-        x = d2i_X509(NULL, &p, (long)n);
-    }
-    BIO_free(bio);
-    free(b);
+    X509 *x = p11app_read_cert(path);
     uint8_t *out = NULL;
     int l = x ? i2d_X509(x, &out) : -1;
     X509_free(x);
     if (l <= 0)
         return fail_msg("%s is not an X.509 certificate (PEM or DER)", path);
-    *der = malloc((size_t)l);
-    if (*der)
-        memcpy(*der, out, (size_t)l);
-    OPENSSL_free(out);
+    *der = out; /* OPENSSL_malloc'ed: freed with OPENSSL_free */
     *len = (size_t)l;
-    return *der ? 0 : fail_msg("out of memory");
+    return 0;
 }
 
 static int verify_file(tool_t *t, const char *file, const char *cert, const char *label)
@@ -140,9 +111,9 @@ static int verify_file(tool_t *t, const char *file, const char *cert, const char
     if (cert ? cert_file_der(cert, &der, &dl) : admin_cert_by_label(t, label, &der, &dl))
         return 1;
     size_t n;
-    uint8_t *img = slurp(file, &n);
+    uint8_t *img = p11app_read_file(file, FM_SIGNED_MAX, &n, NULL);
     if (!img) {
-        free(der);
+        cert ? OPENSSL_free(der) : free(der);
         return fail_msg("cannot read %s (or it is larger than an FM image may be, %u bytes)", file,
                         FM_SIGNED_MAX);
     }
@@ -156,7 +127,7 @@ static int verify_file(tool_t *t, const char *file, const char *cert, const char
                s.version_major, s.version_minor, s.number,
                s.build_type == FM_BUILD_RELEASE ? "RELEASE" : "DEBUG", cert ? cert : label);
     free(img);
-    free(der);
+    cert ? OPENSSL_free(der) : free(der);
     return rc;
 }
 

@@ -9,9 +9,9 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "p11app.h"
 #include "tool.h"
 
 #define PIN_MAX 256
@@ -99,38 +99,19 @@ static void print_row(const fm_row_t *f)
 
 static uint8_t *read_file(const char *file, size_t *n)
 {
-    FILE *f = fopen(file, "rb");
-    if (!f) {
-        fail_msg("cannot open %s: %s", file, strerror(errno));
-        return NULL;
-    }
-    uint8_t *img = malloc(IMAGE_MAX);
-    *n = img ? fread(img, 1, IMAGE_MAX, f) : 0;
-    bool too_big = img && *n == IMAGE_MAX && fgetc(f) != EOF;
-    fclose(f);
-    if (!img || too_big) {
-        free(img);
+    bool too_big;
+    uint8_t *img = p11app_read_file(file, IMAGE_MAX, n, &too_big);
+    if (!img && too_big)
         fail_msg("%s is larger than an FM image may be (%u bytes)", file, IMAGE_MAX);
-        return NULL;
-    }
+    else if (!img)
+        fail_msg("cannot read %s: %s", file, strerror(errno));
     return img;
 }
 
 /* The SHA-256 of a certificate file's DER (PEM or DER). */
 static int cert_sha256(const char *file, uint8_t out[32])
 {
-    size_t n;
-    uint8_t *b = read_file(file, &n);
-    if (!b)
-        return 1;
-    BIO *bio = BIO_new_mem_buf(b, (int)n);
-    X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
-    if (!x) {
-        const uint8_t *p = b;
-        x = d2i_X509(NULL, &p, (long)n);
-    }
-    BIO_free(bio);
-    free(b);
+    X509 *x = p11app_read_cert(file);
     unsigned int len = 0;
     int rc = x && X509_digest(x, EVP_sha256(), out, &len) == 1 && len == 32 ? 0 : 1;
     X509_free(x);
