@@ -126,9 +126,10 @@ static int parse_keyspec(const char *k, keyspec_t *ks)
         ks->slot = strtol(head + 7, &end, 0);
         return *end || ks->slot < 0 ? -1 : 0;
     }
-    if (!*head || strlen(head) > 32)
+    size_t tl = strlen(head);
+    if (!tl || tl >= sizeof ks->token)
         return -1;
-    snprintf(ks->token, sizeof ks->token, "%s", head);
+    memcpy(ks->token, head, tl + 1);
     return 0;
 }
 
