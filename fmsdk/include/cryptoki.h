@@ -13,4 +13,7 @@ typedef CK_ULONG CK_SIZE;
 typedef CK_ULONG CK_COUNT;
 typedef unsigned short CK_USHORT;
 typedef CK_USHORT CK_PTR CK_USHORT_PTR;
+typedef CK_SIZE CK_PTR CK_SIZE_PTR;
+typedef CK_COUNT CK_PTR CK_COUNT_PTR;
+typedef void CK_VOID;
 #endif

@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FM_CALLS_VERSION 3u
+#define FM_CALLS_VERSION 4u /* 4: cprov_table */
 #define FM_CALLS_SYMBOL "softfm_fm_calls"
 
 struct tm;
@@ -151,6 +151,9 @@ typedef struct fm_calls {
        (src/common/fmlink.h); returns the SMFS code and copies the results
        (at most *out_len bytes) to out, setting *out_len. */
     int (*smfs)(uint32_t op, const uint8_t *args, uint32_t len, uint8_t *out, uint32_t *out_len);
+
+    /* The HSM's patchable Cryptoki table (a CprovFnTable_t, sfm_cprov.h). */
+    void *(*cprov_table)(void);
 } fm_calls_t;
 
 #endif

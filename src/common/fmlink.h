@@ -4,7 +4,9 @@
  *
  *   fmhost -> daemon, once at start:
  *     FMH_READY    u32 Startup's FM_RV, u32 dispatch model (FMH_MODEL_*),
- *                  u32 number the FM registered, u8 has host-notify
+ *                  u32 number the FM registered, u8 has host-notify,
+ *                  16 bytes: the Cryptoki table entries it patched (bit i:
+ *                  entry i of CprovFnTable_t after numEntries)
  *     FMH_FAILED   string: why the image could not be started
  *   daemon -> fmhost:
  *     FMH_REQUEST  u32 pid, u32 oid, u32 reply capacity, bytes request
@@ -12,6 +14,9 @@
  *                     reply and the status is the fmhost's), bytes reply
  *     FMH_APP_CLOSE u32 pid, u8 last (no host process it served is left)
  *                  -> FMH_DONE
+ *     FMH_PKCS11   u32 AppId, bytes request: a request of the PKCS#11 wire
+ *                  for a function the FM patched -> FMH_PKCS11_REPLY bytes
+ *                  reply (u32 CK_RV, results)
  *   fmhost -> daemon, while it handles any of those (or runs Startup):
  *     FMH_CK       u32 AppId, u8 privilege, bytes request (a request of the
  *                  PKCS#11 wire, proto.h) -> FMH_CK_REPLY bytes reply
@@ -29,6 +34,8 @@ enum fmh_kind {
     FMH_REPLY,
     FMH_APP_CLOSE,
     FMH_DONE,
+    FMH_PKCS11,
+    FMH_PKCS11_REPLY,
     FMH_CK = 20,
     FMH_CK_REPLY,
     FMH_SMFS = 30,

@@ -194,9 +194,27 @@ void fm_app_closed(fm_registry_t *r, uint32_t pid);
 /* Runs an FM's Cryptoki request (a request of the PKCS#11 wire) on behalf
    of app, with the FM's privilege level (0 normal, 1 override), writing the
    reply into *reply; -1 when the request is malformed. */
-typedef int (*fm_ck_handler_t)(void *ctx, uint32_t app, int privilege, const uint8_t *req,
-                               size_t len, wbuf_t *reply);
+typedef int (*fm_ck_handler_t)(void *ctx, uint16_t fm, uint32_t app, int privilege,
+                               const uint8_t *req, size_t len, wbuf_t *reply);
 void fm_registry_set_cryptoki(fm_registry_t *r, fm_ck_handler_t fn, void *ctx);
+
+/* Patched Cryptoki functions (patch.c): entries of CprovFnTable_t. */
+#define FM_PATCH_ENTRIES 68
+#define FM_PATCH_BYTES 16
+/* The entry a PKCS#11 request of the wire is (-1: none patchable). */
+int fm_patch_entry(const uint8_t *req, size_t len);
+/* The FM a request goes to (0: the HSM's own function); the FM that makes
+   the request (caller, 0 for hosts) never gets its own calls back. */
+uint16_t fm_patch_route(const uint8_t *req, size_t len, uint16_t caller);
+/* Publish who patches what (0: nobody). */
+void fm_patch_set(const uint16_t owners[FM_PATCH_ENTRIES]);
+/* A patched function's request, run by the patching FM's replacement for
+   app: the reply (u32 CK_RV and results, as the wire's) into reply. When
+   the FM is down the reply is CKR_DEVICE_ERROR. */
+void fm_patch_call(fm_registry_t *r, uint16_t fm, uint32_t app, const uint8_t *req, size_t len,
+                   wbuf_t *reply);
+/* The name of entry i ("C_Sign"). */
+const char *fm_patch_name(int i);
 
 /* The path of an FM's trace file, for `softfm fm trace`. */
 int fm_trace_path(fm_registry_t *r, const char *name, char *buf, size_t cap);

@@ -53,6 +53,9 @@ typedef struct fm {
     unsigned restarts;
     bool has_notify;
     bool deleted;
+    uint8_t patched[FM_PATCH_BYTES];  /* the Cryptoki entries it patches */
+    bool patch_conflict;          /* another FM patches one of them */
+    bool patched_any;
     char why[160];
     pid_t pid;
     int link;
@@ -226,7 +229,7 @@ static int serve_cryptoki(fm_registry_t *r, fm_t *f, rbuf_t *in)
     wbuf_t reply, out;
     wb_init(&reply);
     wb_init(&out);
-    if (!r->ck || r->ck(r->ck_ctx, app, privilege, req, len, &reply)) {
+    if (!r->ck || r->ck(r->ck_ctx, f->number, app, privilege, req, len, &reply)) {
         wb_reset(&reply);
         wb_u32(&reply, CKR_DEVICE_ERROR);
     }
@@ -314,6 +317,56 @@ static size_t wrapper_argv(char *buf, size_t cap, char **argv, size_t max)
          tok = strtok_r(NULL, " \t", &save))
         argv[n++] = tok;
     return n;
+}
+
+/* Tell the daemon who patches what; r->lock held. */
+static void publish_patches(fm_registry_t *r)
+{
+    uint16_t owners[FM_PATCH_ENTRIES] = { 0 };
+    for (size_t k = 0; k < r->n; k++)
+        for (int i = 0; i < FM_PATCH_ENTRIES; i++)
+            if (r->fms[k]->patched[i / 8] & (1u << (i % 8)))
+                owners[i] = r->fms[k]->number;
+    fm_patch_set(owners);
+}
+
+/* f's Startup patched these entries: one FM a function (FMs that patch
+   disjoint functions may be loaded together). 0, or -1 with f->why set.
+   f->lock held, not r->lock. */
+static int claim_patches(fm_registry_t *r, fm_t *f, const uint8_t *bits)
+{
+    int rc = 0;
+    pthread_mutex_lock(&r->lock);
+    for (size_t k = 0; k < r->n && !rc; k++) {
+        fm_t *g = r->fms[k];
+        if (g == f)
+            continue;
+        for (int i = 0; i < FM_PATCH_ENTRIES; i++)
+            if ((bits[i / 8] & g->patched[i / 8]) & (1u << (i % 8))) {
+                set_why(f, "it patches %s, which FM %s patches already (one FM a function)",
+                        fm_patch_name(i), g->info.name);
+                f->patch_conflict = true;
+                rc = -1;
+                break;
+            }
+    }
+    if (!rc) {
+        memcpy(f->patched, bits, FM_PATCH_BYTES);
+        f->patched_any = false;
+        for (int i = 0; i < FM_PATCH_BYTES; i++)
+            f->patched_any |= bits[i] != 0;
+        publish_patches(r);
+    }
+    pthread_mutex_unlock(&r->lock);
+    if (!rc && f->patched_any) {
+        char list[600] = "";
+        size_t at = 0;
+        for (int i = 0; i < FM_PATCH_ENTRIES && at < sizeof list - 32; i++)
+            if (bits[i / 8] & (1u << (i % 8)))
+                at += (size_t)snprintf(list + at, sizeof list - at, " %s", fm_patch_name(i));
+        trace_line(r, f, "Startup patched the HSM's Cryptoki:%s\n", list);
+    }
+    return rc;
 }
 
 /* Start f's fmhost and wait for Startup's answer. f->lock held. */
@@ -412,7 +465,8 @@ static void start_host(fm_registry_t *r, fm_t *f)
     uint32_t st = rb_u32(&rb), model = rb_u32(&rb);
     (void)rb_u32(&rb);
     uint8_t notify = rb_u8(&rb);
-    if (kind != FMH_READY || !rb_done(&rb)) {
+    const uint8_t *patched = rb_raw(&rb, FM_PATCH_BYTES);
+    if (kind != FMH_READY || !rb_done(&rb) || !patched) {
         stop_host(f);
         set_why(f, "its process spoke out of turn");
         goto out;
@@ -424,7 +478,11 @@ static void start_host(fm_registry_t *r, fm_t *f)
         set_why(f, "Startup returned 0x%x", st);
         goto out;
     }
-    if (model == FMH_MODEL_NONE)
+    if (claim_patches(r, f, patched)) {
+        stop_host(f);
+        goto out;
+    }
+    if (model == FMH_MODEL_NONE && !f->patched_any)
         trace_line(r, f, "Startup registered no dispatch function: requests will fail\n");
     f->state = FM_RUNNING;
     f->why[0] = '\0';
@@ -725,6 +783,18 @@ enum fm_result fm_load(fm_registry_t *r, const uint8_t *img, size_t n, bool dev,
     if (res)
         return res;
     start_host(r, f);
+    bool conflict = f->patch_conflict;
+    if (conflict) { /* refused: another FM patches one of its functions */
+        snprintf(why, cap, "%s", f->why);
+        pthread_mutex_unlock(&f->lock);
+        pthread_mutex_lock(&r->lock);
+        f->refs--;
+        pthread_mutex_unlock(&r->lock);
+        char name[FM_NAME_MAX + 1];
+        snprintf(name, sizeof name, "%s", f->info.name);
+        (void)fm_delete(r, name);
+        return FMR_EXISTS;
+    }
     memset(out, 0, sizeof *out);
     out->info = f->info;
     out->number = f->number;
@@ -760,6 +830,7 @@ enum fm_result fm_delete(fm_registry_t *r, const char *key)
             break;
         }
     f->deleted = true;
+    publish_patches(r); /* the HSM's own functions come back */
     pthread_mutex_unlock(&r->lock);
     /* Wait for a request in progress to end, then stop the process. */
     pthread_mutex_lock(&f->lock);
@@ -968,6 +1039,62 @@ out:
     pthread_mutex_unlock(&f->lock);
     release(r, f);
     return res;
+}
+
+void fm_patch_call(fm_registry_t *r, uint16_t number, uint32_t app, const uint8_t *req,
+                   size_t len, wbuf_t *reply)
+{
+    fm_t *f = grab(r, number);
+    bool done = false;
+    if (f) {
+        pthread_mutex_lock(&f->lock);
+        if (!f->deleted && f->state == FM_STOPPED) { /* it failed on an earlier request */
+            f->restarts++;
+            start_host(r, f);
+        }
+        if (!f->deleted && f->state == FM_RUNNING) {
+            note_user(f, app);
+            wbuf_t w;
+            wb_init(&w);
+            wb_u32(&w, FMH_PKCS11);
+            wb_u32(&w, app);
+            wb_bytes(&w, req, len);
+            int sent = wire_send(f->link, &w);
+            secure_zero(w.p, w.len);
+            wb_free(&w);
+            rbuf_t rb;
+            int ms = getenv("SOFTFM_FMHOST_WRAPPER") ? INT_MAX : DEFAULT_TIMEOUT_MS;
+            if (sent || await(r, f, ms, &rb)) {
+                bool broke = sent || wait_readable(f->link, 0) == 1;
+                host_lost(r, f, broke ? "in a patched Cryptoki function"
+                                      : "after overrunning its time in a patched Cryptoki "
+                                        "function (killed)",
+                          broke);
+            } else {
+                uint32_t kind = rb_u32(&rb);
+                size_t n;
+                const uint8_t *p = rb_bytes(&rb, &n);
+                if (kind != FMH_PKCS11_REPLY || !p || n < 4 || !rb_done(&rb)) {
+                    host_lost(r, f, "after a malformed reply from a patched Cryptoki function",
+                              false);
+                } else {
+                    wb_reset(reply);
+                    wb_raw(reply, p, n);
+                    done = true;
+                }
+                wire_reader_wipe(&f->rd, 1u << 20);
+            }
+        }
+        trace_trim(r, f);
+        pthread_mutex_unlock(&f->lock);
+        release(r, f);
+    }
+    /* A patching FM that is down fails its functions: a policy FM is not
+       bypassed by making it crash. */
+    if (!done) {
+        wb_reset(reply);
+        wb_u32(reply, CKR_DEVICE_ERROR);
+    }
 }
 
 void fm_app_closed(fm_registry_t *r, uint32_t pid)

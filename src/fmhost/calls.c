@@ -372,4 +372,5 @@ fm_calls_t fmh_calls = {
     .get_privilege = c_get_privilege,
     .clock = c_clock,
     .smfs = fmh_smfs,
+    .cprov_table = fmh_cprov_table,
 };

@@ -49,7 +49,10 @@ void fmh_ck_app_closed(unsigned long app)
 
 CK_RV p11_ready(void)
 {
-    return initialised(current_app(), NULL) ? CKR_OK : CKR_CRYPTOKI_NOT_INITIALIZED;
+    /* An application whose call a patched function runs has initialised
+       its own Cryptoki. */
+    return fmh.forwarding || initialised(current_app(), NULL) ? CKR_OK
+                                                              : CKR_CRYPTOKI_NOT_INITIALIZED;
 }
 
 CK_RV p11_begin(call_t *c, uint32_t op)

@@ -44,6 +44,7 @@ typedef struct fmhost {
     bool in_notify;
     unsigned long app_id, oid;
     int privilege;
+    bool forwarding;          /* running a patched function for an application */
 } fmhost_t;
 
 extern fmhost_t fmh;
@@ -54,6 +55,17 @@ const CK_FUNCTION_LIST *fmh_cryptoki(void);
 void fmh_ck_app_closed(unsigned long app);
 /* smfs.c: an SMFS request of the FM (see fm_calls.h). */
 int fmh_smfs(uint32_t op, const uint8_t *args, uint32_t len, uint8_t *out, uint32_t *out_len);
+/* cprov.c: the patchable Cryptoki table. Init fills it with the HSM's
+   functions; after Startup, the bitmap of the entries the FM changed (0),
+   or -1 with why when it damaged the table. */
+#define FMH_CPROV_BYTES 16
+void fmh_cprov_init(const CK_FUNCTION_LIST *ck);
+void *fmh_cprov_table(void);
+int fmh_cprov_patched(uint8_t bits[FMH_CPROV_BYTES], char *why, size_t cap);
+/* cprov_serve.c: run an FMH_PKCS11 request (kind read) and put the
+   FMH_PKCS11_REPLY frame into w. */
+void fmh_cprov_serve(rbuf_t *in, wbuf_t *w);
+
 /* sandbox.c: confine this process (memory limit, seccomp); 0 or -1. */
 int fmh_sandbox(void);
 

@@ -228,6 +228,7 @@ int main(int argc, char **argv)
     if (!startup)
         fail(&w, "the image has no Startup function");
     fmh_calls.ck = fmh_cryptoki();
+    fmh_cprov_init(fmh_calls.ck);
     wire_reader_init(&fmh.rd);
     if (slot) /* absent when the FM calls nothing outside itself */
         *slot = &fmh_calls;
@@ -236,11 +237,16 @@ int main(int argc, char **argv)
         fail(&w, "cannot confine the FM's process (seccomp)");
 
     uint32_t rv = startup();
+    uint8_t patched[FMH_CPROV_BYTES];
+    char why[160];
+    if (fmh_cprov_patched(patched, why, sizeof why))
+        fail(&w, why);
     wb_u32(&w, FMH_READY);
     wb_u32(&w, rv);
     wb_u32(&w, fmh.model);
     wb_u32(&w, fmh.number);
     wb_u8(&w, fmh.notify != NULL);
+    wb_raw(&w, patched, sizeof patched);
     if (send_frame(&w))
         return 0;
 
@@ -256,6 +262,11 @@ int main(int argc, char **argv)
             handle_request(&r, &w);
         else if (kind == FMH_APP_CLOSE)
             handle_app_close(&r, &w);
+        else if (kind == FMH_PKCS11) {
+            fmh_cprov_serve(&r, &w);
+            if (send_frame(&w))
+                break;
+        }
         else
             break;
         wire_reader_wipe(&fmh.rd, 1u << 20);

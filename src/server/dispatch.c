@@ -11,53 +11,6 @@
 #include <string.h>
 
 
-/* A short string argument, NUL-terminated into buf; false if too long. */
-bool get_str(req_t *q, char *buf, size_t cap)
-{
-    size_t n;
-    const uint8_t *p = rb_bytes(q->r, &n);
-    if (!p || n >= cap || memchr(p, 0, n))
-        return false;
-    memcpy(buf, p, n);
-    buf[n] = '\0';
-    return true;
-}
-
-void put_str(wbuf_t *w, const char *s)
-{
-    wb_bytes(w, s, strlen(s));
-}
-
-void put_version(wbuf_t *w, CK_VERSION v)
-{
-    wb_u8(w, v.major);
-    wb_u8(w, v.minor);
-}
-
-/* Results of the form "u64 length, then the bytes when CKR_OK and the
-   caller gave an output buffer" (the module's p11_get_output reads them). */
-void put_output(req_t *q, CK_RV rv, uint8_t has_out, const CK_BYTE *buf, CK_ULONG len)
-{
-    if (rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL)
-        return;
-    wb_u64(q->w, len);
-    if (rv == CKR_OK && has_out)
-        wb_raw(q->w, buf, len);
-}
-
-/* The arguments that start an operation: session, direction, mechanism,
-   key. False when they do not decode. */
-bool get_init(req_t *q, CK_SESSION_HANDLE *s, uint8_t *dir, CK_MECHANISM *m,
-                     proto_param_t *store, CK_OBJECT_HANDLE *key)
-{
-    *s = U64(q);
-    *dir = rb_u8(q->r);
-    if (!proto_get_mechanism(q->r, m, store))
-        return false;
-    *key = U64(q);
-    return rb_done(q->r) && *dir <= 1;
-}
-
 static handler_t find_handler(uint32_t op)
 {
     static const struct {
@@ -79,6 +32,16 @@ static handler_t find_handler(uint32_t op)
 
 int dispatch(hsm_t *h, app_id_t app, const uint8_t *req, size_t len, wbuf_t *reply)
 {
+    return dispatch_from(h, app, 0, req, len, reply);
+}
+
+int dispatch_from(hsm_t *h, app_id_t app, uint16_t caller_fm, const uint8_t *req, size_t len,
+                  wbuf_t *reply)
+{
+    /* A function an FM patched runs in that FM (none patched: one load). */
+    uint16_t fm = fm_patch_route(req, len, caller_fm);
+    if (fm && fms_patch_call(fm, app, req, len, reply))
+        return 0;
     rbuf_t r;
     rb_init(&r, req, len);
     uint32_t op = rb_u32(&r);

@@ -15,6 +15,10 @@
 /* 0 with the reply in *reply, or -1 when the request breaks the protocol
    (the caller drops the connection). */
 int dispatch(hsm_t *h, app_id_t app, const uint8_t *req, size_t len, wbuf_t *reply);
+/* The same for a request an FM makes (caller_fm: its number): functions
+   other FMs patched go to them, its own patches do not apply. */
+int dispatch_from(hsm_t *h, app_id_t app, uint16_t caller_fm, const uint8_t *req, size_t len,
+                  wbuf_t *reply);
 /* The FMs that requests for FMs go to (none until set). */
 void dispatch_set_fms(fm_registry_t *r);
 /* What the HSM trusts for FM images now: its policies and the Admin Token. */

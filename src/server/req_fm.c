@@ -17,6 +17,14 @@ void dispatch_set_fms(fm_registry_t *r)
     fms = r;
 }
 
+bool fms_patch_call(uint16_t fm, app_id_t app, const uint8_t *req, size_t len, wbuf_t *reply)
+{
+    if (!fms)
+        return false;
+    fm_patch_call(fms, fm, (uint32_t)app, req, len, reply);
+    return true;
+}
+
 void fms_zeroized(void)
 {
     if (fms)

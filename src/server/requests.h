@@ -29,6 +29,9 @@ extern const op_entry_t ops_token[], ops_object[], ops_crypto[], ops_admin[], op
 extern const size_t ops_token_count, ops_object_count, ops_crypto_count, ops_admin_count,
     ops_fm_count;
 
+/* Run a request in the FM that patched its function (req_fm.c): false when
+   there are no FMs. */
+bool fms_patch_call(uint16_t fm, app_id_t app, const uint8_t *req, size_t len, wbuf_t *reply);
 /* The HSM was zeroized: its FMs go too (req_fm.c). */
 void fms_zeroized(void);
 /* A policy changed (req_fm.c acts on smfs-auto-activate). */

@@ -77,8 +77,8 @@ static void conn_forget(conn_t *c)
 
 /* An FM's Cryptoki request: PKCS#11 requests only (no administration and
    no messages to FMs, which could wait on the FM itself). */
-static int fm_cryptoki(void *ctx, uint32_t app, int privilege, const uint8_t *req, size_t len,
-                       wbuf_t *reply)
+static int fm_cryptoki(void *ctx, uint16_t fm, uint32_t app, int privilege, const uint8_t *req,
+                       size_t len, wbuf_t *reply)
 {
     if (len >= 4 && be32_get(req) >= OP_MD_SEND) {
         wb_reset(reply);
@@ -86,7 +86,7 @@ static int fm_cryptoki(void *ctx, uint32_t app, int privilege, const uint8_t *re
         return 0;
     }
     hsm_set_privileged(privilege == 1);
-    int rc = dispatch((hsm_t *)ctx, app, req, len, reply);
+    int rc = dispatch_from((hsm_t *)ctx, app, fm, req, len, reply);
     hsm_set_privileged(false);
     return rc;
 }
