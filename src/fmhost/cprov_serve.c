@@ -415,13 +415,6 @@ static handler_t find_handler(uint32_t op)
     return NULL;
 }
 
-/* Codes a replacement may return: PKCS#11's own (those with a name) and
-   vendor-defined ones. */
-static bool code_ok(CK_RV rv)
-{
-    return rv >= CKR_VENDOR_DEFINED || strncmp(ckr_name(rv), "0x", 2) != 0;
-}
-
 void fmh_cprov_serve(rbuf_t *in, wbuf_t *w)
 {
     uint32_t app = rb_u32(in);
@@ -459,7 +452,7 @@ void fmh_cprov_serve(rbuf_t *in, wbuf_t *w)
     fmh.forwarding = false;
     fmh.app_id = FMH_NO_APP;
     fmh.privilege = 0;
-    if (!code_ok(rv)) {
+    if (!ckr_defined(rv)) { /* PKCS#11's codes and vendor-defined ones pass */
         fmh_trace("the replacement of %s returned 0x%lx, not a PKCS#11 code: the caller "
                   "gets CKR_DEVICE_ERROR\n", fm_patch_name(fm_patch_entry(copy, len)),
                   (unsigned long)rv);

@@ -1,0 +1,270 @@
+/*
+ * FMs that patch the HSM's Cryptoki, against a real softfmd: a patched
+ * function runs in the FM for every application and reaches the HSM's own
+ * through C_xxx; one FM a function; damaged tables refused; a replacement
+ * that crashes, hangs or returns a code outside PKCS#11 costs the caller
+ * CKR_DEVICE_ERROR, never the unpatched function; deleting the FM brings
+ * the HSM's functions back.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "client.h"
+#include "common.h"
+#include "harness.h"
+#include "sfm_md.h"
+
+static daemon_proc_t d;
+static char dir[512];
+static CK_FUNCTION_LIST_PTR p;
+static CK_SLOT_ID part;
+
+enum { CMD_REFUSE_SLOT = 1, CMD_CRASH, CMD_HANG, CMD_BAD_RV, CMD_CALLS };
+
+static CK_RV load(const char *name, char *why, size_t cap)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s.bin", dir, name);
+    return load_fm(d.sock, path, why, cap);
+}
+
+static CK_RV unload(const char *name)
+{
+    return admin(d.sock, OP_ADMIN_FM_DELETE, name, strlen(name), 0, T_SO_PIN, NULL, 0);
+}
+
+/* A message to patcha: the count of its replacement calls (~0u on failure). */
+static uint32_t tell(uint32_t cmd, uint32_t arg)
+{
+    uint32_t be[2] = { fm_htobe32(cmd), fm_htobe32(arg) };
+    uint8_t out[4];
+    MD_Buffer_t rq[] = { { (uint8_t *)be, 8 }, { NULL, 0 } };
+    MD_Buffer_t rs[] = { { out, sizeof out }, { NULL, 0 } };
+    uint32_t got = 0, st = 0;
+    if (MD_SendReceive(0, 0, 0x0340, rq, 0, rs, &got, &st) != MDR_OK || got != 4)
+        return ~0u;
+    return (uint32_t)out[0] << 24 | (uint32_t)out[1] << 16 | (uint32_t)out[2] << 8 | out[3];
+}
+
+/* An FM's state from the status list (0xFFFFFFFF when not listed). */
+static uint32_t state_of(const char *name)
+{
+    client_t *c = client_new(d.sock);
+    client_conn_t *k;
+    wbuf_t *w;
+    rbuf_t r;
+    CK_RV st = CKR_GENERAL_ERROR;
+    uint32_t state = 0xFFFFFFFFu;
+    if (client_begin(c, OP_ADMIN_FM_STATUS, &k, &w) == CKR_OK) {
+        if (client_call(c, k, &st, &r) == CKR_OK && st == CKR_OK) {
+            uint32_t n = rb_u32(&r);
+            for (uint32_t i = 0; i < n && !r.err; i++) {
+                size_t len, nmlen;
+                const uint8_t *nm = rb_bytes(&r, &nmlen);
+                rb_u32(&r);
+                rb_u8(&r);
+                rb_u8(&r);
+                rb_bytes(&r, &len);
+                rb_u64(&r);
+                rb_u64(&r);
+                rb_raw(&r, 32);
+                uint32_t s = rb_u32(&r);
+                rb_u32(&r);
+                rb_u32(&r);
+                rb_u8(&r);
+                rb_bytes(&r, &len);
+                rb_u8(&r);
+                rb_raw(&r, 32);
+                rb_bytes(&r, &len);
+                rb_u32(&r);
+                rb_u32(&r);
+                if (nm && nmlen == strlen(name) && !memcmp(nm, name, nmlen))
+                    state = s;
+            }
+        }
+        client_end(c, k);
+    }
+    client_free(c);
+    return state;
+}
+
+/* Whether an FM's trace holds text. */
+static int trace_has(const char *name, const char *text)
+{
+    client_t *c = client_new(d.sock);
+    client_conn_t *k;
+    wbuf_t *w;
+    rbuf_t r;
+    CK_RV st = CKR_GENERAL_ERROR;
+    int found = 0;
+    if (client_begin(c, OP_ADMIN_FM_TRACE, &k, &w) == CKR_OK) {
+        wb_bytes(w, name, strlen(name));
+        wb_u64(w, 0);
+        if (client_call(c, k, &st, &r) == CKR_OK && st == CKR_OK) {
+            rb_u64(&r);
+            size_t n;
+            const uint8_t *t = rb_bytes(&r, &n);
+            found = t && memmem(t, n, text, strlen(text)) != NULL;
+        }
+        client_end(c, k);
+    }
+    client_free(c);
+    return found;
+}
+
+static CK_RV random16(CK_BYTE out[16])
+{
+    CK_SESSION_HANDLE s;
+    CK_RV rv = p->C_OpenSession(part, CKF_SERIAL_SESSION, NULL, NULL, &s);
+    if (rv)
+        return rv;
+    rv = p->C_GenerateRandom(s, out, 16);
+    p->C_CloseSession(s);
+    return rv;
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "%s", getenv("SOFTFM_TEST_FMS"));
+    if (daemon_start(&d))
+        return -1;
+    setenv("SOFTFM_SOCKET", d.sock, 1);
+    p = module_load();
+    if (!p || p->C_Initialize(NULL) || hsm_setup(p, d.sock, &part))
+        return -1;
+    if (set_policy(d.sock, "allow-unsigned-fms", 1) || set_policy(d.sock, "smfs-auto-activate", 1))
+        return -1;
+    return MD_Initialize() == MDR_OK ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    MD_Finalize();
+    p->C_Finalize(NULL);
+    daemon_cleanup(&d);
+    return 0;
+}
+
+/* The replacement runs for a host application and reaches the HSM's own
+   C_GenerateRandom (no loop): random bytes, the first one set by the FM. */
+static void test_patched_function(void **state)
+{
+    (void)state;
+    CK_BYTE out[16];
+    assert_int_equal(random16(out), CKR_OK);
+    assert_int_not_equal(out[0], 0xA5); /* unpatched: 1 in 256 would be flaky; see below */
+    assert_int_equal(load("patcha", NULL, 0), CKR_OK);
+    assert_int_equal(state_of("patcha"), 1);
+    assert_true(trace_has("patcha", "Startup patched the HSM's Cryptoki: C_OpenSession "
+                                    "C_GenerateRandom"));
+    uint32_t before = tell(CMD_CALLS, 0);
+    CK_BYTE prev[16] = { 0 };
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(random16(out), CKR_OK);
+        assert_int_equal(out[0], 0xA5);
+        assert_memory_not_equal(out + 1, prev + 1, 15); /* the HSM's random, not a constant */
+        memcpy(prev, out, sizeof out);
+    }
+    /* 8 × (C_OpenSession + C_GenerateRandom) */
+    assert_int_equal(tell(CMD_CALLS, 0), before + 16);
+}
+
+/* The restrict pattern: C_OpenSession refused on a chosen slot only. */
+static void test_refused_slot(void **state)
+{
+    (void)state;
+    CK_SESSION_HANDLE s;
+    assert_int_not_equal(tell(CMD_REFUSE_SLOT, (uint32_t)part), ~0u);
+    assert_int_equal(p->C_OpenSession(part, CKF_SERIAL_SESSION, NULL, NULL, &s),
+                     CKR_SLOT_ID_INVALID);
+    assert_int_equal(p->C_OpenSession(0, CKF_SERIAL_SESSION, NULL, NULL, &s), CKR_OK);
+    assert_int_equal(p->C_CloseSession(s), CKR_OK);
+    assert_int_not_equal(tell(CMD_REFUSE_SLOT, 0xFFFFFFFFu), ~0u);
+    assert_int_equal(p->C_OpenSession(part, CKF_SERIAL_SESSION, NULL, NULL, &s), CKR_OK);
+    assert_int_equal(p->C_CloseSession(s), CKR_OK);
+}
+
+/* One FM a function: a second FM that patches C_GenerateRandom is refused
+   and not kept; tables damaged in Startup keep their FM from running. */
+static void test_refusals(void **state)
+{
+    (void)state;
+    char why[256] = "";
+    assert_int_equal(load("patchb", why, sizeof why), SFM_R_EXISTS);
+    assert_non_null(strstr(why, "patches C_GenerateRandom, which FM patcha patches already"));
+    assert_int_equal(state_of("patchb"), 0xFFFFFFFFu);
+    assert_int_equal(load("patchnull", NULL, 0), CKR_OK);
+    assert_int_equal(state_of("patchnull"), 2);
+    assert_true(trace_has("patchnull", "Startup left C_Sign NULL in the Cryptoki table"));
+    assert_int_equal(load("patchover", NULL, 0), CKR_OK);
+    assert_int_equal(state_of("patchover"), 2);
+    assert_true(trace_has("patchover", "wrote past the 68 entries"));
+    assert_int_equal(unload("patchnull"), CKR_OK);
+    assert_int_equal(unload("patchover"), CKR_OK);
+    /* the HSM's C_Sign is unharmed */
+    CK_BYTE out[16];
+    assert_int_equal(random16(out), CKR_OK);
+    assert_int_equal(out[0], 0xA5);
+}
+
+/* A replacement that returns a code outside PKCS#11, crashes or hangs:
+   CKR_DEVICE_ERROR for that call, the trace says why, the HSM stays up. */
+static void test_misbehaving_replacement(void **state)
+{
+    (void)state;
+    CK_BYTE out[16];
+    assert_int_not_equal(tell(CMD_BAD_RV, 0), ~0u);
+    assert_int_equal(random16(out), CKR_DEVICE_ERROR);
+    assert_true(trace_has("patcha", "returned 0xdeadbee, not a PKCS#11 code"));
+    assert_int_not_equal(tell(CMD_CRASH, 0), ~0u);
+    assert_int_equal(random16(out), CKR_DEVICE_ERROR);
+    assert_true(trace_has("patcha", "FM crashed"));
+    /* restarted on the next call, patched again */
+    assert_int_equal(random16(out), CKR_OK);
+    assert_int_equal(out[0], 0xA5);
+    assert_int_not_equal(tell(CMD_HANG, 0), ~0u);
+    assert_int_equal(random16(out), CKR_DEVICE_ERROR);
+    assert_true(trace_has("patcha", "overrunning its time in a patched Cryptoki function"));
+    assert_int_equal(random16(out), CKR_OK);
+    assert_int_equal(out[0], 0xA5);
+}
+
+/* Deleting the patching FM brings the HSM's functions back. */
+static void test_delete_restores(void **state)
+{
+    (void)state;
+    assert_int_equal(unload("patcha"), CKR_OK);
+    int marked = 0;
+    CK_BYTE out[16];
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(random16(out), CKR_OK);
+        marked += out[0] == 0xA5;
+    }
+    assert_true(marked < 8);
+    /* and another FM may patch C_GenerateRandom now */
+    assert_int_equal(load("patchb", NULL, 0), CKR_OK);
+    assert_int_equal(state_of("patchb"), 1);
+    assert_int_equal(random16(out), CKR_OK);
+    assert_int_equal(out[0], 0xA5);
+    assert_int_equal(unload("patchb"), CKR_OK);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_patched_function),
+        cmocka_unit_test(test_refused_slot),
+        cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_misbehaving_replacement),
+        cmocka_unit_test(test_delete_restores),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
