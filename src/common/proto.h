@@ -96,6 +96,8 @@ enum proto_op {
                                  u32 reply capacity, bytes request
                                  -> u32 FM status, bytes reply */
     OP_MD_FM_ID,              /* bytes name -> u32 FM number */
+    OP_FMSC_SEND,             /* u64 session, u32 FM number, u32 reply capacity,
+                                 bytes request -> u32 FM status, bytes reply */
 };
 
 /* The largest FM image (signed or not) a load request carries: a frame

@@ -144,6 +144,42 @@ CK_RV C_GetInfo(CK_INFO_PTR pInfo)
 
 #include "functions.h"
 
+/* The vendor's host extension (fmsdk/include/fmsc.h): a message to FM
+   fmNumber on the HSM behind the session, on behalf of this process. The
+   reply is cut to responseLen; *receivedLen tells how much came. */
+CK_RV FMSC_SendReceive(CK_SESSION_HANDLE hSession, unsigned short fmNumber, CK_BYTE_PTR pRequest,
+                       CK_ULONG requestLen, CK_BYTE_PTR pResponse, CK_ULONG responseLen,
+                       CK_ULONG_PTR pReceivedLen, uint32_t *pFmStatus)
+{
+    if ((!pRequest && requestLen) || (!pResponse && responseLen) || !pReceivedLen ||
+        requestLen > 0xFFFFFFFFul || responseLen > 0xFFFFFFFFul)
+        return CKR_ARGUMENTS_BAD;
+    call_t c;
+    CK_RV rv = p11_begin(&c, OP_FMSC_SEND);
+    if (rv)
+        return rv;
+    wb_u64(c.w, hSession);
+    wb_u32(c.w, fmNumber);
+    wb_u32(c.w, (uint32_t)responseLen);
+    wb_bytes(c.w, pRequest, (size_t)requestLen);
+    if ((rv = p11_send(&c)) == CKR_OK) {
+        uint32_t status = rb_u32(&c.r);
+        size_t n;
+        const uint8_t *p = rb_bytes(&c.r, &n);
+        if (!p || n > responseLen || !rb_done(&c.r)) {
+            rv = CKR_DEVICE_ERROR;
+        } else {
+            if (n)
+                memcpy(pResponse, p, n);
+            *pReceivedLen = n;
+            if (pFmStatus)
+                *pFmStatus = status;
+        }
+    }
+    p11_end(&c);
+    return rv;
+}
+
 CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR ppFunctionList)
 {
     if (!ppFunctionList)

@@ -91,6 +91,42 @@ static CK_RV op_md_send(req_t *q)
     return CKR_OK;
 }
 
+/* FMSC_SendReceive: a message to an FM on behalf of the application that
+   owns the session (the session must be the caller's). */
+static CK_RV op_fmsc_send(req_t *q)
+{
+    CK_SESSION_HANDLE s = U64(q);
+    uint32_t number = rb_u32(q->r), cap = rb_u32(q->r);
+    size_t len;
+    const uint8_t *req = rb_bytes(q->r, &len);
+    if (!rb_done(q->r))
+        return CKR_ARGUMENTS_BAD;
+    if (number > 0xFFFF || len > FM_MAX_MESSAGE || cap > FM_MAX_MESSAGE)
+        return CKR_ARGUMENTS_BAD;
+    CK_SESSION_INFO info;
+    CK_RV rv = hsm_get_session_info(q->h, q->app, s, &info);
+    if (rv)
+        return rv;
+    if (!fms)
+        return CKR_FUNCTION_FAILED;
+    uint32_t status = 0;
+    uint8_t *reply;
+    size_t n;
+    enum fm_result r = fm_call(fms, (uint16_t)number, (uint32_t)q->app, 0, req, len, cap, 0,
+                               &status, &reply, &n);
+    if (r == FMR_FAILED)
+        return CKR_DEVICE_ERROR;
+    if (r == FMR_RESOURCES)
+        return CKR_DEVICE_MEMORY;
+    if (r)
+        return CKR_FUNCTION_FAILED; /* no such FM, or it is not running */
+    wb_u32(q->w, status);
+    wb_bytes(q->w, reply, n);
+    secure_zero(reply, n);
+    free(reply);
+    return CKR_OK;
+}
+
 static CK_RV op_md_fm_id(req_t *q)
 {
     size_t len;
@@ -342,6 +378,7 @@ static CK_RV op_smfs_status(req_t *q)
 const op_entry_t ops_fm[] = {
     { OP_MD_SEND, op_md_send },
     { OP_MD_FM_ID, op_md_fm_id },
+    { OP_FMSC_SEND, op_fmsc_send },
     { OP_ADMIN_FM_LOAD, op_fm_load },
     { OP_ADMIN_FM_STATUS, op_fm_status },
     { OP_ADMIN_FM_DELETE, op_fm_delete },

@@ -6,6 +6,7 @@
  * CKR_DEVICE_ERROR, never the unpatched function; deleting the FM brings
  * the HSM's functions back.
  */
+#include <dlfcn.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -237,6 +238,38 @@ static void test_misbehaving_replacement(void **state)
     assert_int_equal(out[0], 0xA5);
 }
 
+/* FMSC_SendReceive: the host extension of the PKCS#11 module reaches the FM
+   behind a session of the caller's. */
+static void test_fmsc_send_receive(void **state)
+{
+    (void)state;
+    void *lib = dlopen(getenv("SOFTFM_MODULE"), RTLD_NOW);
+    assert_non_null(lib);
+    CK_RV (*send)(CK_SESSION_HANDLE, unsigned short, CK_BYTE_PTR, CK_ULONG, CK_BYTE_PTR, CK_ULONG,
+                  CK_ULONG_PTR, uint32_t *) =
+        (CK_RV(*)(CK_SESSION_HANDLE, unsigned short, CK_BYTE_PTR, CK_ULONG, CK_BYTE_PTR,
+                  CK_ULONG, CK_ULONG_PTR, uint32_t *))dlsym(lib, "FMSC_SendReceive");
+    assert_non_null(send);
+    CK_SESSION_HANDLE s;
+    assert_int_equal(p->C_OpenSession(part, CKF_SERIAL_SESSION, NULL, NULL, &s), CKR_OK);
+    uint32_t be[2] = { fm_htobe32(CMD_CALLS), 0 }, st = 99;
+    CK_BYTE out[8];
+    CK_ULONG got = 0;
+    uint32_t calls = tell(CMD_CALLS, 0);
+    assert_int_equal(send(s, 0x0340, (CK_BYTE_PTR)be, 8, out, sizeof out, &got, &st), CKR_OK);
+    assert_int_equal(got, 4);
+    assert_int_equal(st, 0);
+    assert_int_equal((uint32_t)out[0] << 24 | (uint32_t)out[1] << 16 | (uint32_t)out[2] << 8 | out[3],
+                     calls);
+    assert_int_equal(send(s, 0x0399, (CK_BYTE_PTR)be, 8, out, sizeof out, &got, &st),
+                     CKR_FUNCTION_FAILED);
+    assert_int_equal(send(s + 1000, 0x0340, (CK_BYTE_PTR)be, 8, out, sizeof out, &got, &st),
+                     CKR_SESSION_HANDLE_INVALID);
+    assert_int_equal(send(s, 0x0340, NULL, 8, out, sizeof out, &got, &st), CKR_ARGUMENTS_BAD);
+    assert_int_equal(p->C_CloseSession(s), CKR_OK);
+    dlclose(lib);
+}
+
 /* Deleting the patching FM brings the HSM's functions back. */
 static void test_delete_restores(void **state)
 {
@@ -264,6 +297,7 @@ int main(void)
         cmocka_unit_test(test_refused_slot),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_misbehaving_replacement),
+        cmocka_unit_test(test_fmsc_send_receive),
         cmocka_unit_test(test_delete_restores),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
