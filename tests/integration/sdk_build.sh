@@ -25,9 +25,9 @@ for l in libethsm.so libcryptoki.so libCryptoki2_64.so; do
   [ -e "$work/prefix/share/softfm/lunasdk/lib/$l" ] && ok "lunasdk/lib/$l" || bad "lunasdk/lib/$l"
 done
 cp -r "$sdk/samples/hello" "$sdk/samples/sg" "$sdk/samples/stream" "$sdk/samples/login" \
-      "$sdk/samples/crypto" "$sdk/samples/custodian" "$work/"
+      "$sdk/samples/crypto" "$sdk/samples/custodian" "$sdk/samples/restrict" "$work/"
 check "hello: Luna-style make" "" make -C "$work/hello" FMSDK="$sdk"
-for s in stream login crypto custodian; do
+for s in stream login crypto custodian restrict; do
   check "$s: Luna-style make" "" make -C "$work/$s" FMSDK="$sdk"
 done
 check "sg: PTK-style make, the FM" "" make -C "$work/sg" FMDIR="$sdk"
@@ -86,5 +86,26 @@ check "custodian: the key is back" "^$mac$" "$C" use signing "a message"
 printf 'not a backup' > "$work/junk.bak"
 "$SOFTFM_BIN" smfs restore --in "$work/junk.bak" >"$work/out" 2>&1 && bad "junk backup refused" || \
   { grep -q "not an SMFS backup of this HSM" "$work/out" && ok "junk backup refused" || bad "junk backup refused"; }
+# restrict: an FM that patches C_OpenSession, seen through pkcs11-tool.
+check "load restrict" "and running" "$SOFTFM_BIN" fm load --dev "$work/restrict/bin-$arch/restrict.bin"
+check "restrict: pkcs11-tool opens a session on slot 1" "Generic secret" \
+  pkcs11-tool --module "$M" --slot 1 --login --pin 1234 -O
+check "restrict-host set 1" "^sessions on slot 1 are refused$" "$work/restrict/restrict-host" set 1
+pkcs11-tool --module "$M" --slot 1 -O >"$work/out" 2>&1 && bad "restrict: slot 1 refused" || \
+  { grep -q "C_OpenSession failed: rv = CKR_SLOT_ID_INVALID" "$work/out" && ok "restrict: slot 1 refused" || bad "restrict: slot 1 refused"; }
+check "restrict: slot 0 still open" "token label" pkcs11-tool --module "$M" --slot 0 -I -T
+check "restrict: the FM's trace" "restrict: refused a session on slot 1" "$SOFTFM_BIN" fm trace restrict
+dpid=$(head -n1 "$work/data/softfmd.lock")
+kill "$dpid"
+for _ in $(seq 200); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.05; done
+"$SOFTFMD" --data "$work/data" --socket "$SOFTFM_SOCKET"
+pkcs11-tool --module "$M" --slot 1 -O >"$work/out" 2>&1 && bad "restrict: the rule outlives a restart" || \
+  { grep -q "CKR_SLOT_ID_INVALID" "$work/out" && ok "restrict: the rule outlives a restart" || bad "restrict: the rule outlives a restart"; }
+check "restrict-host clear" "^no slot is refused$" "$work/restrict/restrict-host" clear
+check "restrict: slot 1 open again" "Generic secret" pkcs11-tool --module "$M" --slot 1 --login --pin 1234 -O
+check "restrict-host set 1 again" "refused" "$work/restrict/restrict-host" set 1
+check "delete restrict" "deleted" "$SOFTFM_BIN" fm delete restrict
+check "restrict: deleting the FM brings C_OpenSession back" "Generic secret" \
+  pkcs11-tool --module "$M" --slot 1 --login --pin 1234 -O
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
