@@ -56,6 +56,7 @@ typedef struct fm {
     uint8_t patched[FM_PATCH_BYTES];  /* the Cryptoki entries it patches */
     bool patch_conflict;          /* another FM patches one of them */
     bool patched_any;
+    bool patches_saved;
     char why[160];
     pid_t pid;
     int link;
@@ -351,6 +352,9 @@ static int claim_patches(fm_registry_t *r, fm_t *f, const uint8_t *bits)
             }
     }
     if (!rc) {
+        if (memcmp(f->patched, bits, FM_PATCH_BYTES) || !f->patches_saved)
+            f->patches_saved = store_fm_set_patches(r->store, f->info.name, bits,
+                                                    FM_PATCH_BYTES) == 0;
         memcpy(f->patched, bits, FM_PATCH_BYTES);
         f->patched_any = false;
         for (int i = 0; i < FM_PATCH_BYTES; i++)
@@ -624,6 +628,14 @@ static int load_stored(void *ctx, const store_fm_t *s)
         log_err("stored FM %s not loaded: %s", s->name, why);
         return 0;
     }
+    if (s->patches && s->patches_len == FM_PATCH_BYTES) {
+        /* Until it runs again, the functions it patched fail (a policy FM
+           must not be bypassed while it waits for the SMFS or has failed). */
+        memcpy(f->patched, s->patches, FM_PATCH_BYTES);
+        f->patches_saved = true;
+        for (int i = 0; i < FM_PATCH_BYTES; i++)
+            f->patched_any |= f->patched[i] != 0;
+    }
     if (refused[0]) {
         f->refused = true;
         f->state = FM_FAILED;
@@ -653,6 +665,9 @@ int fm_registry_open(const char *data_dir, store_t *store, bool smfs_active,
         fm_registry_close(r);
         return -1;
     }
+    pthread_mutex_lock(&r->lock);
+    publish_patches(r);
+    pthread_mutex_unlock(&r->lock);
     *out = r;
     return 0;
 }

@@ -32,7 +32,7 @@
 enum stmt_id {
     ST_META_GET, ST_META_SET, ST_TOK_INSERT, ST_TOK_UPDATE, ST_TOK_DELETE,
     ST_TOK_ALL, ST_OBJ_PUT, ST_OBJ_DEL, ST_OBJ_DEL_TOK, ST_OBJ_LOAD, ST_OBJ_MAX,
-    ST_FM_PUT, ST_FM_DEL, ST_FM_ALL,
+    ST_FM_PUT, ST_FM_DEL, ST_FM_ALL, ST_FM_PATCH_SET, ST_FM_PATCH_DEL,
     ST_COUNT
 };
 
@@ -53,7 +53,10 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_OBJ_MAX] = "SELECT COALESCE(MAX(handle), 0) FROM objects",
     [ST_FM_PUT] = "INSERT INTO fms(name, number, flags, image) VALUES (?1,?2,?3,?4)",
     [ST_FM_DEL] = "DELETE FROM fms WHERE name = ?1",
-    [ST_FM_ALL] = "SELECT name, number, flags, image FROM fms ORDER BY rowid",
+    [ST_FM_ALL] = "SELECT f.name, f.number, f.flags, f.image, p.bits FROM fms f"
+                  " LEFT JOIN fm_patches p ON p.name = f.name ORDER BY f.rowid",
+    [ST_FM_PATCH_SET] = "INSERT OR REPLACE INTO fm_patches(name, bits) VALUES (?1,?2)",
+    [ST_FM_PATCH_DEL] = "DELETE FROM fm_patches WHERE name = ?1",
 };
 
 static const char schema[] =
@@ -70,6 +73,7 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS smfs(fm TEXT NOT NULL, path TEXT NOT NULL,"
     " is_dir INTEGER NOT NULL, size INTEGER NOT NULL, blob BLOB NOT NULL,"
     " PRIMARY KEY(fm, path));"
+    "CREATE TABLE IF NOT EXISTS fm_patches(name TEXT PRIMARY KEY, bits BLOB NOT NULL);"
     "CREATE TABLE IF NOT EXISTS audit(seq INTEGER PRIMARY KEY, time INTEGER NOT NULL,"
     " who TEXT NOT NULL, event TEXT NOT NULL, mac BLOB NOT NULL);";
 
@@ -178,7 +182,8 @@ static int load_master(store_t *s)
 /* The schema's version lives in SQLite's user_version. A store written by a
    newer softfm is refused rather than misread; older ones are migrated here
    as the schema grows. */
-#define SCHEMA_VERSION 4 /* 2: the fms table; 3: the smfs table; 4: the audit table */
+#define SCHEMA_VERSION 5 /* 2: the fms table; 3: the smfs table; 4: the audit table;
+                            5: fm_patches */
 
 static int check_version(sqlite3 *db, const char *path)
 {
@@ -312,7 +317,8 @@ int store_wipe(store_t *s)
     uint8_t fresh[SEAL_KEY_LEN];
     pthread_mutex_lock(&s->lock);
     if (sqlite3_exec(s->db, "BEGIN IMMEDIATE; DELETE FROM objects; DELETE FROM tokens;"
-                            "DELETE FROM meta; DELETE FROM fms; DELETE FROM smfs; COMMIT;", NULL, NULL, NULL) != SQLITE_OK) {
+                            "DELETE FROM meta; DELETE FROM fms; DELETE FROM smfs;"
+                            "DELETE FROM fm_patches; COMMIT;", NULL, NULL, NULL) != SQLITE_OK) {
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         goto out;
     }
@@ -639,8 +645,22 @@ int store_fm_put(store_t *s, const char *name, uint16_t number, uint32_t flags,
 int store_fm_delete(store_t *s, const char *name)
 {
     pthread_mutex_lock(&s->lock);
-    sqlite3_stmt *st = stmt(s, ST_FM_DEL);
+    sqlite3_stmt *st = stmt(s, ST_FM_PATCH_DEL);
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int rc = step_done(s, st);
+    st = stmt(s, ST_FM_DEL);
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    rc |= step_done(s, st);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+int store_fm_set_patches(store_t *s, const char *name, const uint8_t *bits, size_t len)
+{
+    pthread_mutex_lock(&s->lock);
+    sqlite3_stmt *st = stmt(s, ST_FM_PATCH_SET);
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, bits, (int)len, SQLITE_STATIC);
     int rc = step_done(s, st);
     pthread_mutex_unlock(&s->lock);
     return rc;
@@ -659,6 +679,8 @@ int store_fm_load_all(store_t *s, int (*cb)(void *ctx, const store_fm_t *fm), vo
         fm.flags = (uint32_t)sqlite3_column_int64(st, 2);
         fm.image = sqlite3_column_blob(st, 3);
         fm.len = (size_t)sqlite3_column_bytes(st, 3);
+        fm.patches = sqlite3_column_blob(st, 4);
+        fm.patches_len = fm.patches ? (size_t)sqlite3_column_bytes(st, 4) : 0;
         rc = cb(ctx, &fm);
     }
     sqlite3_reset(st);

@@ -68,10 +68,15 @@ typedef struct store_fm {
     uint32_t flags;
     const uint8_t *image;   /* valid during the callback */
     size_t len;
+    const uint8_t *patches; /* the Cryptoki entries it patched last (NULL: unknown) */
+    size_t patches_len;
 } store_fm_t;
 int store_fm_put(store_t *s, const char *name, uint16_t number, uint32_t flags,
                  const uint8_t *image, size_t len);
 int store_fm_delete(store_t *s, const char *name);
+/* Remember which Cryptoki entries an FM patches, for the next start: its
+   functions fail until it runs again, rather than bypass it. */
+int store_fm_set_patches(store_t *s, const char *name, const uint8_t *bits, size_t len);
 int store_fm_load_all(store_t *s, int (*cb)(void *ctx, const store_fm_t *fm), void *ctx);
 
 /* The SMFS's entries (smfs_store.c): per FM, a path, a directory or a file

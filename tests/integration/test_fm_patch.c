@@ -8,6 +8,7 @@
  */
 #include <dlfcn.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -270,6 +271,30 @@ static void test_fmsc_send_receive(void **state)
     dlclose(lib);
 }
 
+/* After an HSM restart the patching FM waits for the SMFS: its functions
+   fail meanwhile instead of running unpatched (the HSM remembers what it
+   patches), and work again once it runs. */
+static void test_waiting_fm_not_bypassed(void **state)
+{
+    (void)state;
+    assert_int_equal(set_policy(d.sock, "smfs-auto-activate", 0), CKR_OK);
+    daemon_stop(&d, SIGTERM);
+    assert_int_equal(daemon_start(&d), 0);
+    CK_ULONG n = 0;
+    for (int i = 0; i < 3 && p->C_GetSlotList(CK_FALSE, NULL, &n) != CKR_OK; i++)
+        ; /* the module reconnects */
+    assert_int_equal(state_of("patcha"), 3); /* waiting */
+    CK_BYTE out[16];
+    CK_SESSION_HANDLE s;
+    assert_int_equal(p->C_OpenSession(0, CKF_SERIAL_SESSION, NULL, NULL, &s), CKR_DEVICE_ERROR);
+    assert_int_equal(random16(out), CKR_DEVICE_ERROR);
+    assert_int_equal(admin(d.sock, OP_ADMIN_SMFS_ACTIVATE, NULL, 0, 0, T_SO_PIN, NULL, 0), CKR_OK);
+    assert_int_equal(state_of("patcha"), 1);
+    assert_int_equal(random16(out), CKR_OK);
+    assert_int_equal(out[0], 0xA5);
+    assert_int_equal(set_policy(d.sock, "smfs-auto-activate", 1), CKR_OK);
+}
+
 /* Deleting the patching FM brings the HSM's functions back. */
 static void test_delete_restores(void **state)
 {
@@ -298,6 +323,7 @@ int main(void)
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_misbehaving_replacement),
         cmocka_unit_test(test_fmsc_send_receive),
+        cmocka_unit_test(test_waiting_fm_not_bypassed),
         cmocka_unit_test(test_delete_restores),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
