@@ -10,6 +10,7 @@
  *   patchb (0x0341)  also patches C_GenerateRandom: refused while patcha is
  *                    loaded.
  *   patchnull        leaves C_Sign NULL; patchover writes past the table.
+ *   patchsign        C_Sign passed through to the HSM's (bench/run-patch.sh).
  */
 #include <string.h>
 
@@ -24,6 +25,8 @@ DEFINE_FM_HEADER(0x0341, FM_MAKE_VERSION(1, 0), 1, "softfm tests", "patchb");
 DEFINE_FM_HEADER(0x0342, FM_MAKE_VERSION(1, 0), 1, "softfm tests", "patchnull");
 #elif defined(PATCHFM_OVER)
 DEFINE_FM_HEADER(0x0343, FM_MAKE_VERSION(1, 0), 1, "softfm tests", "patchover");
+#elif defined(PATCHFM_SIGN)
+DEFINE_FM_HEADER(0x0344, FM_MAKE_VERSION(1, 0), 1, "softfm tests", "patchsign");
 #else
 DEFINE_FM_HEADER(0x0340, FM_MAKE_VERSION(1, 0), 1, "softfm tests", "patcha");
 #endif
@@ -70,6 +73,14 @@ __attribute__((unused)) static CK_RV CK_ENTRY my_open_session(CK_SLOT_ID slot, C
     return C_OpenSession(slot, flags, app, notify, out);
 }
 
+__attribute__((unused)) static CK_RV CK_ENTRY my_sign(CK_SESSION_HANDLE s, CK_BYTE_PTR data,
+                                                     CK_ULONG len, CK_BYTE_PTR sig,
+                                                     CK_ULONG_PTR sig_len)
+{
+    calls++;
+    return C_Sign(s, data, len, sig, sig_len);
+}
+
 static void reply32(HI_MsgHandle token, uint32_t v)
 {
     uint8_t *out = SVC_GetReplyBuffer(token, 4);
@@ -108,6 +119,8 @@ FM_RV Startup(void)
         return FM_UNSUCCESSFUL;
 #if defined(PATCHFM_NULL)
     tbl->C_Sign = NULL;
+#elif defined(PATCHFM_SIGN)
+    tbl->C_Sign = my_sign;
 #elif defined(PATCHFM_OVER)
     void **entries = (void **)&tbl->C_GetFunctionList;
     entries[tbl->numEntries + 6] = (void *)my_open_session; /* past the vendor entries */
