@@ -60,7 +60,7 @@ int fmh_cprov_patched(uint8_t bits[FMH_CPROV_BYTES], char *why, size_t cap)
     memset(bits, 0, FMH_CPROV_BYTES);
     for (size_t i = 0; i < sizeof table.guard; i++)
         if (table.guard[i] != GUARD_BYTE) {
-            snprintf(why, cap, "Startup wrote past the %u entries of the Cryptoki table",
+            snprintf(why, cap, "Startup wrote past the %d entries of the Cryptoki table",
                      SFM_CPROV_CK_ENTRIES);
             return -1;
         }
