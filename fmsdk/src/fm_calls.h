@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FM_CALLS_VERSION 4u /* 4: cprov_table */
+#define FM_CALLS_VERSION 5u /* 4: cprov_table; 5: user data */
 #define FM_CALLS_SYMBOL "softfm_fm_calls"
 
 struct tm;
@@ -154,6 +154,14 @@ typedef struct fm_calls {
 
     /* The HSM's patchable Cryptoki table (a CprovFnTable_t, sfm_cprov.h). */
     void *(*cprov_table)(void);
+
+    /* User data (objstate.h): kind FM_UD_*, key a slot id or a session
+       handle (unused for FM_UD_APP); results are CK_RV codes. */
+    unsigned long (*user_data_set)(int kind, uint16_t fm, unsigned long key, void *data,
+                                   void (*free_fn)(void *));
+    unsigned long (*user_data_get)(int kind, uint16_t fm, unsigned long key, void **out);
 } fm_calls_t;
+
+enum { FM_UD_APP, FM_UD_SLOT, FM_UD_TOKEN, FM_UD_TOKEN_APP, FM_UD_SESSION };
 
 #endif

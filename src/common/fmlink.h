@@ -14,6 +14,8 @@
  *                     reply and the status is the fmhost's), bytes reply
  *     FMH_APP_CLOSE u32 pid, u8 last (no host process it served is left)
  *                  -> FMH_DONE
+ *     FMH_UD_EVENT u8 FMH_UD_*, u32 AppId, u64 slot, u64 session: free the
+ *                  FM's user data that went with them -> FMH_DONE
  *     FMH_PKCS11   u32 AppId, bytes request: a request of the PKCS#11 wire
  *                  for a function the FM patched -> FMH_PKCS11_REPLY bytes
  *                  reply (u32 CK_RV, results)
@@ -36,6 +38,7 @@ enum fmh_kind {
     FMH_DONE,
     FMH_PKCS11,
     FMH_PKCS11_REPLY,
+    FMH_UD_EVENT,
     FMH_CK = 20,
     FMH_CK_REPLY,
     FMH_SMFS = 30,
@@ -59,6 +62,19 @@ enum fmh_smfs_op {
     SMFS_OP_FIND,           /* u32 search handle, u32 room -> bytes name */
     SMFS_OP_FIND_CLOSE,     /* u32 search handle */
 };
+
+/* What ended, for the FM's user data. */
+enum fmh_ud_event {
+    FMH_UD_SESSION_CLOSED = 1, /* an application's session */
+    FMH_UD_SLOT_CLOSED,        /* all of an application's sessions on a slot */
+    FMH_UD_APP_GONE,           /* an application finalised or ended */
+    FMH_UD_TOKEN_RESET,        /* a token was initialised again */
+    FMH_UD_ALL_GONE,           /* the last application of the HSM has gone */
+};
+
+/* Every reply of the fmhost (FMH_READY, FMH_REPLY, FMH_PKCS11_REPLY,
+   FMH_DONE) ends with u8: the FM holds user data (the daemon then tells it
+   of the events above). */
 
 enum fmh_model { FMH_MODEL_NONE = 0, FMH_MODEL_RANDOM = 1, FMH_MODEL_STREAM = 2 };
 

@@ -213,6 +213,15 @@ void fm_patch_set(const uint16_t owners[FM_PATCH_ENTRIES]);
    the FM is down the reply is CKR_DEVICE_ERROR. */
 void fm_patch_call(fm_registry_t *r, uint16_t fm, uint32_t app, const uint8_t *req, size_t len,
                    wbuf_t *reply);
+/* Something that frees FMs' user data happened (FMH_UD_*, fmlink.h): FMs
+   that hold user data hear of it before their next request. */
+typedef struct fm_ud_event {
+    uint8_t event;
+    uint32_t app;
+    uint64_t slot, session;
+} fm_ud_event_t;
+void fm_ud_note(fm_registry_t *r, uint8_t event, uint32_t app, uint64_t slot, uint64_t session);
+
 /* The name of entry i ("C_Sign"). */
 const char *fm_patch_name(int i);
 

@@ -57,6 +57,9 @@ typedef struct fm {
     bool patch_conflict;          /* another FM patches one of them */
     bool patched_any;
     bool patches_saved;
+    bool userdata;                /* it holds user data: tell it of events */
+    fm_ud_event_t *events;        /* not told yet (r->lock) */
+    size_t nevents, events_cap;
     char why[160];
     pid_t pid;
     int link;
@@ -81,6 +84,7 @@ struct fm_registry {
 };
 
 static void set_why(fm_t *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void flush_events(fm_registry_t *r, fm_t *f);
 static void set_why(fm_t *f, const char *fmt, ...)
 {
     va_list ap;
@@ -470,6 +474,7 @@ static void start_host(fm_registry_t *r, fm_t *f)
     (void)rb_u32(&rb);
     uint8_t notify = rb_u8(&rb);
     const uint8_t *patched = rb_raw(&rb, FM_PATCH_BYTES);
+    f->userdata = rb_u8(&rb) != 0;
     if (kind != FMH_READY || !rb_done(&rb) || !patched) {
         stop_host(f);
         set_why(f, "its process spoke out of turn");
@@ -544,6 +549,7 @@ static void fm_free(fm_t *f)
     stop_host(f);
     smfs_free(f->smfs);
     free(f->image);
+    free(f->events);
     pthread_mutex_destroy(&f->lock);
     free(f);
 }
@@ -1008,6 +1014,11 @@ enum fm_result fm_call(fm_registry_t *r, uint16_t number, uint32_t pid, uint32_t
         goto out;
     }
     note_user(f, pid);
+    flush_events(r, f);
+    if (f->state != FM_RUNNING) {
+        res = FMR_FAILED;
+        goto out;
+    }
     wbuf_t w;
     wb_init(&w);
     wb_u32(&w, FMH_REQUEST);
@@ -1036,6 +1047,7 @@ enum fm_result fm_call(fm_registry_t *r, uint16_t number, uint32_t pid, uint32_t
     (void)rb_u8(&rb);
     size_t n;
     const uint8_t *p = rb_bytes(&rb, &n);
+    f->userdata |= rb_u8(&rb) != 0;
     if (kind != FMH_REPLY || !rb_done(&rb) || n > reply_cap) {
         host_lost(r, f, "after sending a malformed reply", false);
         res = FMR_FAILED;
@@ -1056,6 +1068,57 @@ out:
     return res;
 }
 
+/* Tell f of the events queued for it, in order; f->lock held, f running.
+   Events wait for the FM's next exchange: it runs no code meanwhile, and an
+   event raised by its own Cryptoki call cannot be sent while it waits for
+   that call's reply. */
+static void flush_events(fm_registry_t *r, fm_t *f)
+{
+    pthread_mutex_lock(&r->lock);
+    fm_ud_event_t *ev = f->events;
+    size_t n = f->nevents;
+    f->events = NULL;
+    f->nevents = f->events_cap = 0;
+    pthread_mutex_unlock(&r->lock);
+    for (size_t i = 0; i < n && f->state == FM_RUNNING; i++) {
+        wbuf_t w;
+        wb_init(&w);
+        wb_u32(&w, FMH_UD_EVENT);
+        wb_u8(&w, ev[i].event);
+        wb_u32(&w, ev[i].app);
+        wb_u64(&w, ev[i].slot);
+        wb_u64(&w, ev[i].session);
+        rbuf_t rb;
+        if (wire_send(f->link, &w) || await(r, f, DEFAULT_TIMEOUT_MS, &rb) ||
+            rb_u32(&rb) != FMH_DONE)
+            host_lost(r, f, "while freeing user data", true);
+        wb_free(&w);
+    }
+    free(ev);
+}
+
+void fm_ud_note(fm_registry_t *r, uint8_t event, uint32_t app, uint64_t slot, uint64_t session)
+{
+    pthread_mutex_lock(&r->lock);
+    for (size_t i = 0; i < r->n; i++) {
+        fm_t *f = r->fms[i];
+        if (!f->userdata)
+            continue;
+        if (f->nevents == f->events_cap) {
+            size_t cap = f->events_cap ? f->events_cap * 2 : 16;
+            fm_ud_event_t *grown = cap <= 65536 ? realloc(f->events, cap * sizeof *grown) : NULL;
+            if (!grown) {
+                log_warn("FM %s: too many user-data events waiting; one dropped", f->info.name);
+                continue;
+            }
+            f->events = grown;
+            f->events_cap = cap;
+        }
+        f->events[f->nevents++] = (fm_ud_event_t){ event, app, slot, session };
+    }
+    pthread_mutex_unlock(&r->lock);
+}
+
 void fm_patch_call(fm_registry_t *r, uint16_t number, uint32_t app, const uint8_t *req,
                    size_t len, wbuf_t *reply)
 {
@@ -1067,6 +1130,8 @@ void fm_patch_call(fm_registry_t *r, uint16_t number, uint32_t app, const uint8_
             f->restarts++;
             start_host(r, f);
         }
+        if (!f->deleted && f->state == FM_RUNNING)
+            flush_events(r, f);
         if (!f->deleted && f->state == FM_RUNNING) {
             note_user(f, app);
             wbuf_t w;
@@ -1089,6 +1154,7 @@ void fm_patch_call(fm_registry_t *r, uint16_t number, uint32_t app, const uint8_
                 uint32_t kind = rb_u32(&rb);
                 size_t n;
                 const uint8_t *p = rb_bytes(&rb, &n);
+                f->userdata |= rb_u8(&rb) != 0;
                 if (kind != FMH_PKCS11_REPLY || !p || n < 4 || !rb_done(&rb)) {
                     host_lost(r, f, "after a malformed reply from a patched Cryptoki function",
                               false);
@@ -1132,7 +1198,8 @@ void fm_app_closed(fm_registry_t *r, uint32_t pid)
                 f->users[k] = f->users[--f->nusers];
                 break;
             }
-        if (used && f->has_notify && f->state == FM_RUNNING && !f->deleted) {
+        if (used && (f->has_notify || f->userdata) && f->state == FM_RUNNING && !f->deleted) {
+            flush_events(r, f);
             wbuf_t w;
             wb_init(&w);
             wb_u32(&w, FMH_APP_CLOSE);
@@ -1142,6 +1209,8 @@ void fm_app_closed(fm_registry_t *r, uint32_t pid)
             if (wire_send(f->link, &w) || await(r, f, DEFAULT_TIMEOUT_MS, &rb) ||
                 rb_u32(&rb) != FMH_DONE)
                 host_lost(r, f, "while told of a host process's end", true);
+            else
+                f->userdata |= rb_u8(&rb) != 0;
             wb_free(&w);
         }
         pthread_mutex_unlock(&f->lock);

@@ -373,4 +373,6 @@ fm_calls_t fmh_calls = {
     .clock = c_clock,
     .smfs = fmh_smfs,
     .cprov_table = fmh_cprov_table,
+    .user_data_set = fmh_ud_set,
+    .user_data_get = fmh_ud_get,
 };

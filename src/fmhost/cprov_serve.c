@@ -468,6 +468,7 @@ void fmh_cprov_serve(rbuf_t *in, wbuf_t *w)
     const uint8_t *p = wb_payload(&reply, &n);
     wb_u32(w, FMH_PKCS11_REPLY);
     wb_bytes(w, p, n);
+    wb_u8(w, fmh_ud_any());
     secure_zero(reply.p, reply.len);
     wb_free(&reply);
     secure_zero(copy, len);

@@ -66,6 +66,14 @@ int fmh_cprov_patched(uint8_t bits[FMH_CPROV_BYTES], char *why, size_t cap);
    FMH_PKCS11_REPLY frame into w. */
 void fmh_cprov_serve(rbuf_t *in, wbuf_t *w);
 
+/* objstate.c: the FM's user data, and the events that free it
+   (FMH_UD_*, fmlink.h). */
+unsigned long fmh_ud_set(int kind, uint16_t fm, unsigned long key, void *data,
+                         void (*free_fn)(void *));
+unsigned long fmh_ud_get(int kind, uint16_t fm, unsigned long key, void **out);
+void fmh_ud_event(int event, unsigned long app, unsigned long slot, unsigned long session);
+bool fmh_ud_any(void);
+
 /* sandbox.c: confine this process (memory limit, seccomp); 0 or -1. */
 int fmh_sandbox(void);
 

@@ -95,12 +95,27 @@ static void handle_request(rbuf_t *r, wbuf_t *w)
     wb_u32(w, q.status);
     wb_u8(w, replied);
     wb_bytes(w, q.reply, n);
+    wb_u8(w, fmh_ud_any());
     if (q.reply) {
         secure_zero(q.reply, q.reply_room);
         free(q.reply);
     }
     secure_zero(copy, len);
     free(copy);
+    if (send_frame(w))
+        exit(0);
+}
+
+static void handle_ud_event(rbuf_t *r, wbuf_t *w)
+{
+    uint8_t event = rb_u8(r);
+    uint32_t app = rb_u32(r);
+    uint64_t slot = rb_u64(r), session = rb_u64(r);
+    if (!rb_done(r))
+        exit(4);
+    fmh_ud_event(event, app, (unsigned long)slot, (unsigned long)session);
+    wb_u32(w, FMH_DONE);
+    wb_u8(w, fmh_ud_any());
     if (send_frame(w))
         exit(0);
 }
@@ -120,8 +135,12 @@ static void handle_app_close(rbuf_t *r, wbuf_t *w)
             fmh.notify(1); /* FMSW_EVENT_ALL_APPS_CLOSED */
         fmh.in_notify = false;
     }
+    fmh_ud_event(FMH_UD_APP_GONE, pid, 0, 0);
+    if (last)
+        fmh_ud_event(FMH_UD_ALL_GONE, 0, 0, 0);
     fmh_ck_app_closed(pid); /* the daemon has closed its sessions */
     wb_u32(w, FMH_DONE);
+    wb_u8(w, fmh_ud_any());
     if (send_frame(w))
         exit(0);
 }
@@ -247,6 +266,7 @@ int main(int argc, char **argv)
     wb_u32(&w, fmh.number);
     wb_u8(&w, fmh.notify != NULL);
     wb_raw(&w, patched, sizeof patched);
+    wb_u8(&w, fmh_ud_any());
     if (send_frame(&w))
         return 0;
 
@@ -262,6 +282,8 @@ int main(int argc, char **argv)
             handle_request(&r, &w);
         else if (kind == FMH_APP_CLOSE)
             handle_app_close(&r, &w);
+        else if (kind == FMH_UD_EVENT)
+            handle_ud_event(&r, &w);
         else if (kind == FMH_PKCS11) {
             fmh_cprov_serve(&r, &w);
             if (send_frame(&w))

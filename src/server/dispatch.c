@@ -40,8 +40,11 @@ int dispatch_from(hsm_t *h, app_id_t app, uint16_t caller_fm, const uint8_t *req
 {
     /* A function an FM patched runs in that FM (none patched: one load). */
     uint16_t fm = fm_patch_route(req, len, caller_fm);
-    if (fm && fms_patch_call(fm, app, req, len, reply))
+    if (fm && fms_patch_call(fm, app, req, len, reply)) {
+        if (reply->len >= 8)
+            fms_ud_note(be32_get(reply->p + 4), app, caller_fm, req, len);
         return 0;
+    }
     rbuf_t r;
     rb_init(&r, req, len);
     uint32_t op = rb_u32(&r);
@@ -63,6 +66,7 @@ int dispatch_from(hsm_t *h, app_id_t app, uint16_t caller_fm, const uint8_t *req
     }
     /* The reply buffer may have moved since the status was reserved. */
     be32_put(reply->p + 4, (uint32_t)rv);
+    fms_ud_note(rv, app, caller_fm, req, len);
     (void)status;
     return 0;
 }

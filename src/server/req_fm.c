@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fmlink.h"
 #include "requests.h"
 
 static fm_registry_t *fms;
@@ -23,6 +24,31 @@ bool fms_patch_call(uint16_t fm, app_id_t app, const uint8_t *req, size_t len, w
         return false;
     fm_patch_call(fms, fm, (uint32_t)app, req, len, reply);
     return true;
+}
+
+void fms_ud_note(CK_RV rv, app_id_t app, uint16_t caller_fm, const uint8_t *req, size_t len)
+{
+    if (!fms || rv != CKR_OK || len < 4)
+        return;
+    uint32_t op = be32_get(req);
+    uint64_t arg = len >= 12 ? be64_get(req + 4) : 0;
+    switch (op) {
+    case OP_CLOSE_SESSION:
+        fm_ud_note(fms, FMH_UD_SESSION_CLOSED, (uint32_t)app, 0, arg);
+        break;
+    case OP_CLOSE_ALL_SESSIONS:
+        fm_ud_note(fms, FMH_UD_SLOT_CLOSED, (uint32_t)app, arg, 0);
+        break;
+    case OP_INIT_TOKEN:
+        fm_ud_note(fms, FMH_UD_TOKEN_RESET, (uint32_t)app, arg, 0);
+        break;
+    case OP_FINALIZE:
+        if (!caller_fm) /* an application's own C_Finalize */
+            fm_ud_note(fms, FMH_UD_APP_GONE, (uint32_t)app, 0, 0);
+        break;
+    default:
+        break;
+    }
 }
 
 void fms_zeroized(void)

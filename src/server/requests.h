@@ -32,6 +32,9 @@ extern const size_t ops_token_count, ops_object_count, ops_crypto_count, ops_adm
 /* Run a request in the FM that patched its function (req_fm.c): false when
    there are no FMs. */
 bool fms_patch_call(uint16_t fm, app_id_t app, const uint8_t *req, size_t len, wbuf_t *reply);
+/* A request that ends sessions, an application's Cryptoki or a token
+   succeeded: FMs holding user data hear of it (req_fm.c). */
+void fms_ud_note(CK_RV rv, app_id_t app, uint16_t caller_fm, const uint8_t *req, size_t len);
 /* The HSM was zeroized: its FMs go too (req_fm.c). */
 void fms_zeroized(void);
 /* A policy changed (req_fm.c acts on smfs-auto-activate). */

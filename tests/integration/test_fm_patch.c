@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "client.h"
@@ -295,6 +296,127 @@ static void test_waiting_fm_not_bypassed(void **state)
     assert_int_equal(set_policy(d.sock, "smfs-auto-activate", 1), CKR_OK);
 }
 
+/* A request to udfm: up to 6 u32 values back, the count in *n. */
+static MD_RV ud(uint32_t cmd, uint32_t kind, uint32_t key, uint32_t *v, uint32_t *n)
+{
+    uint32_t be[3] = { fm_htobe32(cmd), fm_htobe32(kind), fm_htobe32(key) };
+    uint8_t out[24];
+    MD_Buffer_t rq[] = { { (uint8_t *)be, sizeof be }, { NULL, 0 } };
+    MD_Buffer_t rs[] = { { out, sizeof out }, { NULL, 0 } };
+    uint32_t got = 0, st = 0;
+    MD_RV rv = MD_SendReceive(0, 0, 0x0350, rq, 0, rs, &got, &st);
+    *n = got / 4;
+    for (uint32_t i = 0; i < *n; i++)
+        v[i] = (uint32_t)out[4 * i] << 24 | (uint32_t)out[4 * i + 1] << 16 |
+               (uint32_t)out[4 * i + 2] << 8 | out[4 * i + 3];
+    return rv == MDR_OK && st == 0 ? MDR_OK : MDR_UNSUCCESSFUL;
+}
+
+enum { UD_APP, UD_SLOT, UD_TOKEN, UD_TOKEN_APP, UD_SESSION };
+
+static uint32_t ud_set(uint32_t kind, uint32_t key)
+{
+    uint32_t v[6], n;
+    return ud(1, kind, key, v, &n) == MDR_OK && n == 1 ? v[0] : 0xFFFFFFFFu;
+}
+
+static uint32_t ud_tag(uint32_t kind, uint32_t key)
+{
+    uint32_t v[6], n;
+    return ud(2, kind, key, v, &n) == MDR_OK && n == 2 && v[0] == 0 ? v[1] : 0xFFFFFFFFu;
+}
+
+static void ud_frees(uint32_t f[6])
+{
+    uint32_t n;
+    assert_int_equal(ud(3, 0, 0, f, &n), MDR_OK);
+    assert_int_equal(n, 6);
+}
+
+/* User data: each kind set, read back, and freed exactly once when its
+   session, application or token goes away. */
+static void test_user_data(void **state)
+{
+    (void)state;
+    uint32_t f[6], v[6], n;
+    assert_int_equal(load("udfm", NULL, 0), CKR_OK);
+    CK_SESSION_HANDLE s1, s2, s3;
+    assert_int_equal(p->C_OpenSession(part, CKF_SERIAL_SESSION, NULL, NULL, &s1), CKR_OK);
+    assert_int_equal(p->C_OpenSession(part, CKF_SERIAL_SESSION, NULL, NULL, &s2), CKR_OK);
+    assert_int_equal(ud_set(UD_SESSION, (uint32_t)s1), CKR_OK);
+    assert_int_equal(ud_set(UD_SESSION, (uint32_t)s2), CKR_OK);
+    assert_int_equal(ud_set(UD_APP, 0), CKR_OK);
+    assert_int_equal(ud_set(UD_SLOT, (uint32_t)part), CKR_OK);
+    assert_int_equal(ud_set(UD_TOKEN, (uint32_t)part), CKR_OK);
+    assert_int_equal(ud_set(UD_TOKEN_APP, (uint32_t)part), CKR_OK);
+    assert_int_not_equal(ud_tag(UD_SESSION, (uint32_t)s1), 0);
+    assert_int_not_equal(ud_tag(UD_TOKEN, (uint32_t)part), 0);
+    /* replacing frees the old datum */
+    uint32_t old = ud_tag(UD_APP, 0);
+    assert_int_equal(ud_set(UD_APP, 0), CKR_OK);
+    assert_int_not_equal(ud_tag(UD_APP, 0), old);
+    ud_frees(f);
+    assert_int_equal(f[UD_APP], 1);
+    /* C_CloseSession frees that session's datum only */
+    assert_int_equal(p->C_CloseSession(s1), CKR_OK);
+    ud_frees(f);
+    assert_int_equal(f[UD_SESSION], 1);
+    assert_int_equal(ud_tag(UD_SESSION, (uint32_t)s1), 0);
+    assert_int_not_equal(ud_tag(UD_SESSION, (uint32_t)s2), 0);
+    /* C_CloseAllSessions on the slot */
+    assert_int_equal(p->C_CloseAllSessions(part), CKR_OK);
+    ud_frees(f);
+    assert_int_equal(f[UD_SESSION], 2);
+    /* C_Finalize: the application's data and its token-application data */
+    assert_int_equal(p->C_Finalize(NULL), CKR_OK);
+    assert_int_equal(p->C_Initialize(NULL), CKR_OK);
+    ud_frees(f);
+    assert_int_equal(f[UD_APP], 2);
+    assert_int_equal(f[UD_TOKEN_APP], 1);
+    assert_int_equal(f[UD_TOKEN], 0);
+    /* the token initialised again: its data, and sessions on it */
+    assert_int_equal(ud_set(UD_TOKEN_APP, (uint32_t)part), CKR_OK);
+    assert_int_equal(p->C_OpenSession(part, CKF_SERIAL_SESSION, NULL, NULL, &s3), CKR_OK);
+    assert_int_equal(ud_set(UD_SESSION, (uint32_t)s3), CKR_OK);
+    assert_int_equal(p->C_CloseSession(s3), CKR_OK);
+    CK_UTF8CHAR label[32];
+    memset(label, ' ', sizeof label);
+    memcpy(label, "again", 5);
+    assert_int_equal(p->C_InitToken(part, (CK_UTF8CHAR_PTR)T_PSO_PIN, strlen(T_PSO_PIN), label),
+                     CKR_OK);
+    ud_frees(f);
+    assert_int_equal(f[UD_SESSION], 3);
+    assert_int_equal(f[UD_TOKEN], 1);
+    assert_int_equal(f[UD_TOKEN_APP], 2);
+    assert_int_equal(ud_tag(UD_TOKEN, (uint32_t)part), 0);
+    assert_int_not_equal(ud_tag(UD_SLOT, (uint32_t)part), 0); /* the slot is still there */
+    /* bad input */
+    assert_int_equal(ud(4, 0, 0, v, &n), MDR_OK);
+    assert_int_equal(n, 4);
+    assert_int_equal(v[0], CKR_ARGUMENTS_BAD);          /* data without a free function */
+    assert_int_equal(v[1], CKR_ARGUMENTS_BAD);          /* another FM's number */
+    assert_int_equal(v[2], CKR_SESSION_HANDLE_INVALID);
+    assert_int_equal(v[3], CKR_SLOT_ID_INVALID);
+    /* a process that ends: its application and token-application data */
+    uint32_t before[6];
+    ud_frees(before);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "/proc/%d/exe ud-child %lu", (int)getpid(), (unsigned long)part);
+    assert_int_equal(system(cmd), 0);
+    for (int i = 0; i < 100; i++) {
+        ud_frees(f);
+        if (f[UD_APP] > before[UD_APP])
+            break;
+        usleep(20000);
+    }
+    assert_int_equal(f[UD_APP], before[UD_APP] + 1);
+    assert_int_equal(f[UD_TOKEN_APP], before[UD_TOKEN_APP] + 1);
+    assert_int_equal(f[UD_SLOT], before[UD_SLOT]); /* others still use the HSM */
+    ud_frees(f);
+    assert_int_equal(f[5], 0); /* no datum freed twice */
+    assert_int_equal(unload("udfm"), CKR_OK);
+}
+
 /* Deleting the patching FM brings the HSM's functions back. */
 static void test_delete_restores(void **state)
 {
@@ -315,14 +437,27 @@ static void test_delete_restores(void **state)
     assert_int_equal(unload("patchb"), CKR_OK);
 }
 
-int main(void)
+/* The process of test_user_data's ending application. */
+static int ud_child(unsigned long slot)
 {
+    if (MD_Initialize() != MDR_OK)
+        return 1;
+    int rc = ud_set(UD_APP, 0) == CKR_OK && ud_set(UD_TOKEN_APP, (uint32_t)slot) == CKR_OK ? 0 : 1;
+    MD_Finalize();
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 3 && !strcmp(argv[1], "ud-child"))
+        return ud_child(strtoul(argv[2], NULL, 0));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_patched_function),
         cmocka_unit_test(test_refused_slot),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_misbehaving_replacement),
         cmocka_unit_test(test_fmsc_send_receive),
+        cmocka_unit_test(test_user_data),
         cmocka_unit_test(test_waiting_fm_not_bypassed),
         cmocka_unit_test(test_delete_restores),
     };
