@@ -316,7 +316,8 @@ static void c_set_oid_current(unsigned long oid)
 
 static void c_set_privilege(int level)
 {
-    if (fmh.current)
+    /* Within a request or a patched function only; it ends with them. */
+    if (fmh.current || fmh.forwarding)
         fmh.privilege = level == 1 ? 1 : 0;
 }
 

@@ -25,9 +25,9 @@ for l in libethsm.so libcryptoki.so libCryptoki2_64.so; do
   [ -e "$work/prefix/share/softfm/lunasdk/lib/$l" ] && ok "lunasdk/lib/$l" || bad "lunasdk/lib/$l"
 done
 cp -r "$sdk/samples/hello" "$sdk/samples/sg" "$sdk/samples/stream" "$sdk/samples/login" \
-      "$sdk/samples/crypto" "$sdk/samples/custodian" "$sdk/samples/restrict" "$work/"
+      "$sdk/samples/crypto" "$sdk/samples/custodian" "$sdk/samples/restrict" "$sdk/samples/xorsign" "$work/"
 check "hello: Luna-style make" "" make -C "$work/hello" FMSDK="$sdk"
-for s in stream login crypto custodian restrict; do
+for s in stream login crypto custodian restrict xorsign; do
   check "$s: Luna-style make" "" make -C "$work/$s" FMSDK="$sdk"
 done
 check "sg: PTK-style make, the FM" "" make -C "$work/sg" FMDIR="$sdk"
@@ -107,5 +107,15 @@ check "restrict-host set 1 again" "refused" "$work/restrict/restrict-host" set 1
 check "delete restrict" "deleted" "$SOFTFM_BIN" fm delete restrict
 check "restrict: deleting the FM brings C_OpenSession back" "Generic secret" \
   pkcs11-tool --module "$M" --slot 1 --login --pin 1234 -O
+# xorsign: a vendor mechanism an FM adds, seen by plain PKCS#11 programs.
+check "load xorsign" "and running" "$SOFTFM_BIN" fm load --dev "$work/xorsign/bin-$arch/xorsign.bin"
+check "xorsign: pkcs11-tool -M lists the vendor mechanism" "mechtype-0x80005846, keySize=\{1,256\}, hw, sign, verify" \
+  pkcs11-tool --module "$M" --slot 1 -M
+check "xorsign-host: sign in one and two parts, verify, refuse a changed signature" \
+  "^verified; a changed signature is refused$" "$work/xorsign/xorsign-host" 1 1234 "a vendor mechanism"
+check "xorsign: other mechanisms untouched" "Generic secret" pkcs11-tool --module "$M" --slot 1 --login --pin 1234 -O
+check "delete xorsign" "deleted" "$SOFTFM_BIN" fm delete xorsign
+pkcs11-tool --module "$M" --slot 1 -M >"$work/out" 2>&1
+grep -q "0x80005846" "$work/out" && bad "xorsign: gone with its FM" || ok "xorsign: gone with its FM"
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
