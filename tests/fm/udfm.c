@@ -5,6 +5,7 @@
  *   2 GET kind key  : the datum's tag (0: none)
  *   3 FREES         : frees per kind (5 × u32), then double frees (u32)
  *   4 BAD           : the bad-input codes (4 × u32)
+ *   5 RANDOM slot   : C_GenerateRandom in a session of its own: rv, first byte
  * Each datum carries a tag and a live mark; the free function counts it
  * and catches a second free.
  */
@@ -104,6 +105,18 @@ static void dispatch(HI_MsgHandle token, void *req, uint32_t len)
         memcpy(out, frees, sizeof frees);
         out[5] = double_frees;
         reply(token, out, 6);
+    } else if (cmd == 5) {
+        /* Cryptoki of this FM: another FM's patches apply to it */
+        CK_SESSION_HANDLE s;
+        CK_BYTE b[4] = { 0 };
+        CK_RV rv = C_OpenSession(kind, CKF_SERIAL_SESSION, NULL, NULL, &s);
+        if (rv == CKR_OK) {
+            rv = C_GenerateRandom(s, b, sizeof b);
+            C_CloseSession(s);
+        }
+        out[0] = (uint32_t)rv;
+        out[1] = b[0];
+        reply(token, out, 2);
     } else {
         static datum_t spare = { LIVE, 0, 0 };
         out[0] = (uint32_t)FM_SetAppUserData(GetFMID(), &spare, NULL);       /* no free fn */

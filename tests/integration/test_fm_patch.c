@@ -414,6 +414,14 @@ static void test_user_data(void **state)
     assert_int_equal(f[UD_SLOT], before[UD_SLOT]); /* others still use the HSM */
     ud_frees(f);
     assert_int_equal(f[5], 0); /* no datum freed twice */
+    /* another FM's Cryptoki goes through patcha's C_OpenSession and
+       C_GenerateRandom too */
+    uint32_t calls = tell(CMD_CALLS, 0);
+    assert_int_equal(ud(5, (uint32_t)part, 0, v, &n), MDR_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(v[0], CKR_OK);
+    assert_int_equal(v[1], 0xA5);
+    assert_int_equal(tell(CMD_CALLS, 0), calls + 2);
     assert_int_equal(unload("udfm"), CKR_OK);
 }
 
