@@ -398,23 +398,6 @@ CK_RV hsm_recover(hsm_t *h, app_id_t app, CK_SESSION_HANDLE s, enum hsm_sign_dir
                            : T->C_VerifyRecover(s, BYTES(in), len, out, out_len);
 }
 
-static handler_t find_handler(uint32_t op)
-{
-    static const struct {
-        const op_entry_t *t;
-        const size_t *n;
-    } families[] = {
-        { ops_token, &ops_token_count },
-        { ops_object, &ops_object_count },
-        { ops_crypto, &ops_crypto_count },
-    };
-    for (size_t f = 0; f < sizeof families / sizeof families[0]; f++)
-        for (size_t i = 0; i < *families[f].n; i++)
-            if (families[f].t[i].op == op)
-                return families[f].t[i].fn;
-    return NULL;
-}
-
 void fmh_cprov_serve(rbuf_t *in, wbuf_t *w)
 {
     uint32_t app = rb_u32(in);
@@ -435,7 +418,7 @@ void fmh_cprov_serve(rbuf_t *in, wbuf_t *w)
     rbuf_t r;
     rb_init(&r, copy, len);
     uint32_t op = rb_u32(&r);
-    handler_t fn = find_handler(op);
+    handler_t fn = find_pkcs11_op(op);
     wbuf_t reply;
     wb_init(&reply);
     uint8_t *status = wb_reserve(&reply, 4);

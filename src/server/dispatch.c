@@ -13,21 +13,10 @@
 
 static handler_t find_handler(uint32_t op)
 {
-    static const struct {
-        const op_entry_t *t;
-        const size_t *n;
-    } families[] = {
-        { ops_token, &ops_token_count },
-        { ops_object, &ops_object_count },
-        { ops_crypto, &ops_crypto_count },
-        { ops_admin, &ops_admin_count },
-        { ops_fm, &ops_fm_count },
-    };
-    for (size_t f = 0; f < sizeof families / sizeof families[0]; f++)
-        for (size_t i = 0; i < *families[f].n; i++)
-            if (families[f].t[i].op == op)
-                return families[f].t[i].fn;
-    return NULL;
+    static const op_entry_t *const tables[] = { ops_admin, ops_fm };
+    static const size_t *const counts[] = { &ops_admin_count, &ops_fm_count };
+    handler_t fn = find_pkcs11_op(op);
+    return fn ? fn : find_op(tables, counts, 2, op);
 }
 
 int dispatch(hsm_t *h, app_id_t app, const uint8_t *req, size_t len, wbuf_t *reply)

@@ -54,3 +54,21 @@ bool get_init(req_t *q, CK_SESSION_HANDLE *s, uint8_t *dir, CK_MECHANISM *m,
     *key = U64(q);
     return rb_done(q->r) && *dir <= 1;
 }
+
+handler_t find_op(const op_entry_t *const *tables, const size_t *const *counts, size_t ntables,
+                  uint32_t op)
+{
+    for (size_t f = 0; f < ntables; f++)
+        for (size_t i = 0; i < *counts[f]; i++)
+            if (tables[f][i].op == op)
+                return tables[f][i].fn;
+    return NULL;
+}
+
+handler_t find_pkcs11_op(uint32_t op)
+{
+    static const op_entry_t *const tables[] = { ops_token, ops_object, ops_crypto };
+    static const size_t *const counts[] = { &ops_token_count, &ops_object_count,
+                                            &ops_crypto_count };
+    return find_op(tables, counts, 3, op);
+}

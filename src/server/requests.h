@@ -40,6 +40,12 @@ void fms_zeroized(void);
 /* A policy changed (req_fm.c acts on smfs-auto-activate). */
 void fms_policy_changed(const char *name, unsigned long value);
 
+/* The handler of op in the given tables (NULL: none); in the PKCS#11
+   families only (token, object, crypto), which the fmhost also runs. */
+handler_t find_op(const op_entry_t *const *tables, const size_t *const *counts, size_t ntables,
+                  uint32_t op);
+handler_t find_pkcs11_op(uint32_t op);
+
 /* A short string argument, NUL-terminated into buf; false if too long. */
 bool get_str(req_t *q, char *buf, size_t cap);
 void put_str(wbuf_t *w, const char *s);
