@@ -989,6 +989,56 @@ static void host_lost(fm_registry_t *r, fm_t *f, const char *what, bool exiting)
     log_warn("FM %s (0x%04x) failed %s", f->info.name, f->number, what);
 }
 
+/* How long an FM may take on one exchange (0: the default); under a
+   debugger or valgrind (SOFTFM_FMHOST_WRAPPER) time stands still. */
+static int exchange_ms(uint32_t timeout_ms)
+{
+    if (getenv("SOFTFM_FMHOST_WRAPPER"))
+        return INT_MAX;
+    if (!timeout_ms)
+        return DEFAULT_TIMEOUT_MS;
+    return timeout_ms > INT_MAX ? INT_MAX : (int)timeout_ms;
+}
+
+/* f may take an exchange: restarted if it failed on an earlier one, told of
+   the events queued for it. f->lock held. FMR_OK, FMR_NOT_AVAILABLE (deleted
+   or not running), or FMR_FAILED (it failed while told of the events). */
+static enum fm_result make_ready(fm_registry_t *r, fm_t *f)
+{
+    if (f->deleted)
+        return FMR_NOT_AVAILABLE;
+    if (f->state == FM_STOPPED) { /* it failed on an earlier request */
+        f->restarts++;
+        start_host(r, f);
+    }
+    if (f->state != FM_RUNNING)
+        return FMR_NOT_AVAILABLE;
+    flush_events(r, f);
+    return f->state == FM_RUNNING ? FMR_OK : FMR_FAILED;
+}
+
+/* Why an exchange failed, for the trace: the frame was not taken, the
+   process broke while on it, or it overran its time (and was killed). */
+typedef struct lost_why {
+    const char *not_taken, *broke, *overran;
+} lost_why_t;
+
+/* Send w (wiped and freed here) to f's process and read its answer into
+   rb within ms; on failure the process is stopped with the reason and -1
+   returned. f->lock held, f running. */
+static int exchange(fm_registry_t *r, fm_t *f, wbuf_t *w, int ms, const lost_why_t *why,
+                    rbuf_t *rb)
+{
+    int sent = wire_send(f->link, w);
+    secure_zero(w->p, w->len);
+    wb_free(w);
+    if (!sent && !await(r, f, ms, rb))
+        return 0;
+    bool broke = sent || wait_readable(f->link, 0) == 1;
+    host_lost(r, f, sent ? why->not_taken : broke ? why->broke : why->overran, broke);
+    return -1;
+}
+
 enum fm_result fm_call(fm_registry_t *r, uint16_t number, uint32_t pid, uint32_t oid,
                        const uint8_t *req, size_t len, uint32_t reply_cap,
                        uint32_t timeout_ms, uint32_t *status, uint8_t **reply,
@@ -999,26 +1049,11 @@ enum fm_result fm_call(fm_registry_t *r, uint16_t number, uint32_t pid, uint32_t
     fm_t *f = grab(r, number);
     if (!f)
         return FMR_NOT_AVAILABLE;
-    enum fm_result res = FMR_OK;
     pthread_mutex_lock(&f->lock);
-    if (f->deleted) {
-        res = FMR_NOT_AVAILABLE;
+    enum fm_result res = make_ready(r, f);
+    if (res)
         goto out;
-    }
-    if (f->state == FM_STOPPED) { /* it failed on an earlier request */
-        f->restarts++;
-        start_host(r, f);
-    }
-    if (f->state != FM_RUNNING) {
-        res = FMR_NOT_AVAILABLE;
-        goto out;
-    }
     note_user(f, pid);
-    flush_events(r, f);
-    if (f->state != FM_RUNNING) {
-        res = FMR_FAILED;
-        goto out;
-    }
     wbuf_t w;
     wb_init(&w);
     wb_u32(&w, FMH_REQUEST);
@@ -1026,19 +1061,10 @@ enum fm_result fm_call(fm_registry_t *r, uint16_t number, uint32_t pid, uint32_t
     wb_u32(&w, oid);
     wb_u32(&w, reply_cap);
     wb_bytes(&w, req, len);
-    int sent = wire_send(f->link, &w);
-    secure_zero(w.p, w.len);
-    wb_free(&w);
+    static const lost_why_t why = { "before taking a request", "while handling a request",
+                                    "after overrunning its time on a request (killed)" };
     rbuf_t rb;
-    int ms = timeout_ms ? (timeout_ms > INT_MAX ? INT_MAX : (int)timeout_ms) : DEFAULT_TIMEOUT_MS;
-    if (getenv("SOFTFM_FMHOST_WRAPPER"))
-        ms = INT_MAX; /* under a debugger, time stands still */
-    if (sent || await(r, f, ms, &rb)) {
-        bool broke = sent || wait_readable(f->link, 0) == 1;
-        host_lost(r, f, sent ? "before taking a request" : broke ? "while handling a request"
-                                                               : "after overrunning its time "
-                                                                 "on a request (killed)",
-                  broke);
+    if (exchange(r, f, &w, exchange_ms(timeout_ms), &why, &rb)) {
         res = FMR_FAILED;
         goto out;
     }
@@ -1126,31 +1152,19 @@ void fm_patch_call(fm_registry_t *r, uint16_t number, uint32_t app, const uint8_
     bool done = false;
     if (f) {
         pthread_mutex_lock(&f->lock);
-        if (!f->deleted && f->state == FM_STOPPED) { /* it failed on an earlier request */
-            f->restarts++;
-            start_host(r, f);
-        }
-        if (!f->deleted && f->state == FM_RUNNING)
-            flush_events(r, f);
-        if (!f->deleted && f->state == FM_RUNNING) {
+        if (make_ready(r, f) == FMR_OK) {
             note_user(f, app);
             wbuf_t w;
             wb_init(&w);
             wb_u32(&w, FMH_PKCS11);
             wb_u32(&w, app);
             wb_bytes(&w, req, len);
-            int sent = wire_send(f->link, &w);
-            secure_zero(w.p, w.len);
-            wb_free(&w);
+            static const lost_why_t why = {
+                "in a patched Cryptoki function", "in a patched Cryptoki function",
+                "after overrunning its time in a patched Cryptoki function (killed)"
+            };
             rbuf_t rb;
-            int ms = getenv("SOFTFM_FMHOST_WRAPPER") ? INT_MAX : DEFAULT_TIMEOUT_MS;
-            if (sent || await(r, f, ms, &rb)) {
-                bool broke = sent || wait_readable(f->link, 0) == 1;
-                host_lost(r, f, broke ? "in a patched Cryptoki function"
-                                      : "after overrunning its time in a patched Cryptoki "
-                                        "function (killed)",
-                          broke);
-            } else {
+            if (exchange(r, f, &w, exchange_ms(0), &why, &rb) == 0) {
                 uint32_t kind = rb_u32(&rb);
                 size_t n;
                 const uint8_t *p = rb_bytes(&rb, &n);

@@ -50,11 +50,6 @@ void *fmh_cprov_table(void)
     return &table.t;
 }
 
-const CprovFnTable_t *fmh_cprov(void)
-{
-    return &table.t;
-}
-
 int fmh_cprov_patched(uint8_t bits[FMH_CPROV_BYTES], char *why, size_t cap)
 {
     memset(bits, 0, FMH_CPROV_BYTES);

@@ -222,3 +222,49 @@ CK_RV load_fm(const char *sock, const char *path, char *reason, size_t cap)
     free(img);
     return rv;
 }
+
+/* An FM's state, Startup status and number from the status list
+   (0xFFFFFFFF each when it is not listed). */
+void fm_status_of(const char *sock, const char *name, uint32_t *state, uint32_t *startup,
+                  uint32_t *number)
+{
+    client_t *c = client_new(sock);
+    client_conn_t *k;
+    wbuf_t *w;
+    rbuf_t r;
+    CK_RV st = CKR_GENERAL_ERROR;
+    *state = *startup = *number = 0xFFFFFFFFu;
+    if (client_begin(c, OP_ADMIN_FM_STATUS, &k, &w) == CKR_OK) {
+        if (client_call(c, k, &st, &r) == CKR_OK && st == CKR_OK) {
+            uint32_t n = rb_u32(&r);
+            for (uint32_t i = 0; i < n && !r.err; i++) {
+                size_t len, nmlen;
+                const uint8_t *nm = rb_bytes(&r, &nmlen);
+                uint32_t num = rb_u32(&r);
+                rb_u8(&r);
+                rb_u8(&r);
+                rb_bytes(&r, &len);
+                rb_u64(&r);
+                rb_u64(&r);
+                rb_raw(&r, 32);
+                uint32_t s = rb_u32(&r), su = rb_u32(&r);
+                rb_u32(&r);
+                rb_u8(&r);
+                rb_bytes(&r, &len);
+                rb_u8(&r);        /* origin: build type, signer, its label */
+                rb_raw(&r, 32);
+                rb_bytes(&r, &len);
+                rb_u32(&r);       /* image and object sizes */
+                rb_u32(&r);
+                size_t nl = strlen(name);
+                if (nm && nl == nmlen && !memcmp(nm, name, nl)) {
+                    *state = s;
+                    *startup = su;
+                    *number = num;
+                }
+            }
+        }
+        client_end(c, k);
+    }
+    client_free(c);
+}

@@ -39,6 +39,10 @@ CK_RV admin(const char *sock, uint32_t op, const void *arg, size_t len, int with
 CK_RV set_policy(const char *sock, const char *name, uint64_t v);
 /* A whole file (at most 4 MiB), malloc'ed. */
 uint8_t *read_file(const char *path, size_t *n);
+/* An FM's state, Startup status and number from the status list
+   (0xFFFFFFFF each when it is not listed). */
+void fm_status_of(const char *sock, const char *name, uint32_t *state, uint32_t *startup,
+                  uint32_t *number);
 /* Load the FM image at path, unsigned (the development policy must allow it). */
 CK_RV load_fm(const char *sock, const char *path, char *reason, size_t cap);
 

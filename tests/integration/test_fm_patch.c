@@ -58,42 +58,8 @@ static uint32_t tell(uint32_t cmd, uint32_t arg)
 /* An FM's state from the status list (0xFFFFFFFF when not listed). */
 static uint32_t state_of(const char *name)
 {
-    client_t *c = client_new(d.sock);
-    client_conn_t *k;
-    wbuf_t *w;
-    rbuf_t r;
-    CK_RV st = CKR_GENERAL_ERROR;
-    uint32_t state = 0xFFFFFFFFu;
-    if (client_begin(c, OP_ADMIN_FM_STATUS, &k, &w) == CKR_OK) {
-        if (client_call(c, k, &st, &r) == CKR_OK && st == CKR_OK) {
-            uint32_t n = rb_u32(&r);
-            for (uint32_t i = 0; i < n && !r.err; i++) {
-                size_t len, nmlen;
-                const uint8_t *nm = rb_bytes(&r, &nmlen);
-                rb_u32(&r);
-                rb_u8(&r);
-                rb_u8(&r);
-                rb_bytes(&r, &len);
-                rb_u64(&r);
-                rb_u64(&r);
-                rb_raw(&r, 32);
-                uint32_t s = rb_u32(&r);
-                rb_u32(&r);
-                rb_u32(&r);
-                rb_u8(&r);
-                rb_bytes(&r, &len);
-                rb_u8(&r);
-                rb_raw(&r, 32);
-                rb_bytes(&r, &len);
-                rb_u32(&r);
-                rb_u32(&r);
-                if (nm && nmlen == strlen(name) && !memcmp(nm, name, nmlen))
-                    state = s;
-            }
-        }
-        client_end(c, k);
-    }
-    client_free(c);
+    uint32_t state, startup, number;
+    fm_status_of(d.sock, name, &state, &startup, &number);
     return state;
 }
 

@@ -35,26 +35,11 @@
 
 #define MAX_FILE SFM_FM_IMAGE_MAX
 
-static int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("mkfm: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return 1;
-}
-
+/* The SHA-256 of the certificate's DER, as the image names its signer. */
 static int cert_sha256(X509 *x, uint8_t out[32])
 {
-    unsigned char *der = NULL;
-    int n = i2d_X509(x, &der);
     unsigned int l = 0;
-    int ok = n > 0 && EVP_Digest(der, (size_t)n, out, &l, EVP_sha256(), NULL) == 1;
-    OPENSSL_free(der);
-    return ok ? 0 : -1;
+    return X509_digest(x, EVP_sha256(), out, &l) == 1 && l == 32 ? 0 : -1;
 }
 
 static uint8_t alg_for(EVP_PKEY *pk)
@@ -74,7 +59,7 @@ static int sign_pem(const char *path, uint8_t alg, const uint8_t *msg, size_t n,
     if (f)
         fclose(f);
     if (!pk)
-        return die("cannot read the private key in %s", path);
+        return p11app_fail("cannot read the private key in %s", path);
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     EVP_PKEY_CTX *pctx = NULL;
     int ok = md && EVP_DigestSignInit(md, &pctx, alg == FM_SIG_ECDSA_SHA384 ? EVP_sha384()
@@ -86,7 +71,7 @@ static int sign_pem(const char *path, uint8_t alg, const uint8_t *msg, size_t n,
     ok = ok && EVP_DigestSign(md, sig, sig_len, msg, n) == 1;
     EVP_MD_CTX_free(md);
     EVP_PKEY_free(pk);
-    return ok ? 0 : die("signing with %s failed", path);
+    return ok ? 0 : p11app_fail("signing with %s failed", path);
 }
 
 /* ---- signing through PKCS#11 (the key stays in the token) ---- */
@@ -148,7 +133,7 @@ static int sign_p11(const char *module, const keyspec_t *ks, const char *pin, ui
     if (rv == CKR_OK)
         rv = p.f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin));
     if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
-        die("cannot log in to the token: %s", ckr_name(rv));
+        p11app_fail("cannot log in to the token: %s", ckr_name(rv));
         goto out;
     }
     CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
@@ -158,7 +143,7 @@ static int sign_p11(const char *module, const keyspec_t *ks, const char *pin, ui
     CK_ULONG found = 0;
     if (p.f->C_FindObjectsInit(s, q, 2) != CKR_OK || p.f->C_FindObjects(s, key, 2, &found) != CKR_OK ||
         p.f->C_FindObjectsFinal(s) != CKR_OK || found != 1) {
-        die(found > 1 ? "more than one private key is labelled %s in the token"
+        p11app_fail(found > 1 ? "more than one private key is labelled %s in the token"
                       : "no private key labelled %s in the token",
             ks->label);
         goto out;
@@ -167,7 +152,7 @@ static int sign_p11(const char *module, const keyspec_t *ks, const char *pin, ui
     CK_BYTE params[32];
     CK_ATTRIBUTE a[] = { { CKA_KEY_TYPE, &kt, sizeof kt }, { CKA_EC_PARAMS, params, sizeof params } };
     if (p.f->C_GetAttributeValue(s, key[0], a, 1) != CKR_OK) {
-        die("cannot read the key's type");
+        p11app_fail("cannot read the key's type");
         goto out;
     }
     CK_RSA_PKCS_PSS_PARAMS pss = { CKM_SHA256, CKG_MGF1_SHA256, 32 };
@@ -180,21 +165,21 @@ static int sign_p11(const char *module, const keyspec_t *ks, const char *pin, ui
         m = (CK_MECHANISM){ is384 ? CKM_ECDSA_SHA384 : CKM_ECDSA_SHA256, NULL, 0 };
         *alg = is384 ? FM_SIG_ECDSA_SHA384 : FM_SIG_ECDSA_SHA256;
     } else if (kt != CKK_RSA) {
-        die("the key is neither RSA nor EC");
+        p11app_fail("the key is neither RSA nor EC");
         goto out;
     }
     CK_BYTE raw[512];
     CK_ULONG rl = sizeof raw;
     if ((rv = p.f->C_SignInit(s, &m, key[0])) != CKR_OK ||
         (rv = p.f->C_Sign(s, (CK_BYTE_PTR)msg, n, raw, &rl)) != CKR_OK) {
-        die("the token would not sign: %s", ckr_name(rv));
+        p11app_fail("the token would not sign: %s", ckr_name(rv));
         goto out;
     }
     if (kt == CKK_RSA) {
         memcpy(sig, raw, rl);
         *sig_len = rl;
     } else if (p11app_ecdsa_der(raw, rl, sig, sig_len)) { /* r || s from the token */
-        die("cannot encode the signature");
+        p11app_fail("cannot encode the signature");
         goto out;
     }
     rc = 0;
@@ -233,19 +218,19 @@ static int verify(const char *file, const char *cert_path, bool info_only)
     size_t n;
     uint8_t *img = p11app_read_file(file, MAX_FILE, &n, NULL);
     if (!img)
-        return die("cannot read %s", file);
+        return p11app_fail("cannot read %s", file);
     fm_signed_t s;
     char why[200];
     int rc = 1;
     if (fm_signed_parse(img, n, &s, why, sizeof why)) {
-        die("%s: %s", file, why);
+        p11app_fail("%s: %s", file, why);
         goto out;
     }
     fm_image_info_t info;
     uint16_t machine = 0;
     if (fm_arch_machine(s.arch, &machine) ||
         fm_image_check_for(s.elf, s.elf_len, machine, &info, why, sizeof why)) {
-        die("%s: the FM inside: %s", file, why);
+        p11app_fail("%s: the FM inside: %s", file, why);
         goto out;
     }
     if (info_only) {
@@ -258,11 +243,11 @@ static int verify(const char *file, const char *cert_path, bool info_only)
     int dl = x ? i2d_X509(x, &der) : -1;
     X509_free(x);
     if (dl <= 0) {
-        die("cannot read the certificate %s", cert_path);
+        p11app_fail("cannot read the certificate %s", cert_path);
         goto out;
     }
     if (fm_signed_check(img, n, der, (size_t)dl, (uint64_t)time(NULL), &s, why, sizeof why)) {
-        die("%s: %s", file, why);
+        p11app_fail("%s: %s", file, why);
     } else {
         printf("%s: the signature verifies (%s %u.%u, %s)\n", file, s.name, s.version_major,
                s.version_minor, s.build_type == FM_BUILD_RELEASE ? "RELEASE" : "DEBUG");
@@ -331,17 +316,17 @@ int main(int argc, char **argv)
     size_t n;
     uint8_t *elf = p11app_read_file(in, MAX_FILE, &n, NULL);
     if (!elf)
-        return die("cannot read %s", in);
+        return p11app_fail("cannot read %s", in);
     fm_image_info_t info;
     char why[200];
     uint16_t machine;
     if (fm_arch_machine(arch, &machine)) {
         free(elf);
-        return die("--target-arch is x86_64 or aarch64, not %s", arch);
+        return p11app_fail("--target-arch is x86_64 or aarch64, not %s", arch);
     }
     if (fm_image_check_for(elf, n, machine, &info, why, sizeof why)) {
         free(elf);
-        return die("%s: %s%s", in, why, strcmp(arch, fm_host_arch()) ? "" : " (for another "
+        return p11app_fail("%s: %s%s", in, why, strcmp(arch, fm_host_arch()) ? "" : " (for another "
                                          "machine's HSM, give --target-arch)");
     }
     X509 *x = p11app_read_cert(cert);
@@ -350,7 +335,7 @@ int main(int argc, char **argv)
     if (!x || cert_sha256(x, s.cert_sha256)) {
         free(elf);
         X509_free(x);
-        return die("cannot read the certificate %s", cert);
+        return p11app_fail("cannot read the certificate %s", cert);
     }
     snprintf(s.name, sizeof s.name, "%s", info.name);
     snprintf(s.manufacturer, sizeof s.manufacturer, "%s", info.manufacturer);
@@ -367,7 +352,7 @@ int main(int argc, char **argv)
     if (fm_signed_check_key(s.sig_alg, cert_key, why, sizeof why)) {
         free(elf);
         X509_free(x);
-        return die("%s", why);
+        return p11app_fail("%s", why);
     }
     wbuf_t w;
     wb_init(&w);
@@ -375,7 +360,7 @@ int main(int argc, char **argv)
     size_t sig_len = sizeof sig;
     int rc = 1;
     if (fm_signed_header(&w, &s)) {
-        die("the image is too large");
+        p11app_fail("the image is too large");
         goto out;
     }
     size_t body_len;
@@ -386,7 +371,7 @@ int main(int argc, char **argv)
             goto out;
     } else {
         if (parse_keyspec(key, &ks)) {
-            die("KEY is TOKENLABEL/KEYLABEL, TOKENLABEL(PIN)/KEYLABEL, SLOTID=n/KEYLABEL or a PEM "
+            p11app_fail("KEY is TOKENLABEL/KEYLABEL, TOKENLABEL(PIN)/KEYLABEL, SLOTID=n/KEYLABEL or a PEM "
                 "file");
             goto out;
         }
@@ -403,7 +388,7 @@ int main(int argc, char **argv)
         if (r)
             goto out;
         if (used != s.sig_alg) {
-            die("the token's key is not the certificate's key");
+            p11app_fail("the token's key is not the certificate's key");
             goto out;
         }
     }
@@ -412,14 +397,14 @@ int main(int argc, char **argv)
     size_t total;
     const uint8_t *img = wb_payload(&w, &total);
     if (total > FM_SIGNED_MAX) {
-        die("the signed image would have %zu bytes; an FM image may have %u", total,
+        p11app_fail("the signed image would have %zu bytes; an FM image may have %u", total,
             FM_SIGNED_MAX);
         goto out;
     }
     fm_signed_t check;
     if (fm_signed_parse(img, total, &check, why, sizeof why) ||
         fm_signed_verify(&check, cert_key, why, sizeof why)) {
-        die("the signature does not verify with %s: is it the key's certificate?", cert);
+        p11app_fail("the signature does not verify with %s: is it the key's certificate?", cert);
         goto out;
     }
     char tmp[4200];
@@ -428,7 +413,7 @@ int main(int argc, char **argv)
     if (!f || fwrite(img, 1, total, f) != total || fclose(f) || rename(tmp, out)) {
         if (f)
             unlink(tmp);
-        die("cannot write %s: %s", out, strerror(errno));
+        p11app_fail("cannot write %s: %s", out, strerror(errno));
         goto out;
     }
     printf("%s: %s %u.%u (0x%04x), %s, signed\n", out, s.name, s.version_major, s.version_minor,

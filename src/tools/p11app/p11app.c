@@ -23,13 +23,19 @@
 
 const char *p11app_prog = "softfm";
 
+int p11app_vfail(const char *fmt, va_list ap)
+{
+    fprintf(stderr, "%s: ", p11app_prog);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    return 1;
+}
+
 int p11app_fail(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "%s: ", p11app_prog);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    p11app_vfail(fmt, ap);
     va_end(ap);
     return 1;
 }

@@ -6,6 +6,7 @@
 #ifndef SOFTFM_P11APP_H
 #define SOFTFM_P11APP_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,6 +23,7 @@ typedef struct p11app {
 extern const char *p11app_prog;
 /* Print "PROG: message" to stderr; returns 1. */
 int p11app_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int p11app_vfail(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 
 /* Load and initialise a module: module, else SOFTFM_MODULE, else softfm's
    own beside the program (../LIBDIR/libsoftfm-pkcs11.so). 0 or 1. */

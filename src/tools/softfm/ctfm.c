@@ -141,7 +141,7 @@ static long parse_fmid(const char *s)
 int main(int argc, char **argv)
 {
     tool_t t = { 0 };
-    tool_prog = "ctfm";
+    p11app_prog = "ctfm";
     static const struct option opts[] = {
         { "fm-file", required_argument, NULL, 'f' },
         { "fm-cert-file", required_argument, NULL, 'c' },

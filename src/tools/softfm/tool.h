@@ -18,10 +18,8 @@ typedef struct tool {
     bool p11_ready;
 } tool_t;
 
-/* The program's name in messages ("softfm", "ctfm"). */
-extern const char *tool_prog;
-
-/* Print "softfm: what: reason" to stderr; returns 1 (the exit status). */
+/* Print "softfm: what: reason" to stderr (the program's name is
+   p11app_prog); returns 1 (the exit status). */
 int fail(const char *what, CK_RV rv);
 int fail_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

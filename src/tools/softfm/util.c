@@ -11,6 +11,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "p11app.h"
 #include "tool.h"
 
 static const char *explain(CK_RV rv)
@@ -31,15 +32,13 @@ static const char *explain(CK_RV rv)
     }
 }
 
-const char *tool_prog = "softfm";
-
 int fail(const char *what, CK_RV rv)
 {
     const char *why = explain(rv);
     if (why)
-        fprintf(stderr, "%s: %s: %s (%s)\n", tool_prog, what, why, ckr_name(rv));
+        fprintf(stderr, "%s: %s: %s (%s)\n", p11app_prog, what, why, ckr_name(rv));
     else
-        fprintf(stderr, "%s: %s: %s\n", tool_prog, what, ckr_name(rv));
+        fprintf(stderr, "%s: %s: %s\n", p11app_prog, what, ckr_name(rv));
     return 1;
 }
 
@@ -47,9 +46,7 @@ int fail_msg(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "%s: ", tool_prog);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    p11app_vfail(fmt, ap);
     va_end(ap);
     return 1;
 }
