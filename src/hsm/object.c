@@ -183,13 +183,6 @@ static void describe(const object_t *o, char *buf, size_t cap)
              ll ? (const char *)label->val : "");
 }
 
-static void audit_admin_object(hsm_t *h, app_id_t app, const object_t *o, const char *what)
-{
-    char d[160];
-    describe(o, d, sizeof d);
-    hsm_audit(h, app, "%s %s", d, what);
-}
-
 /* The Admin Token's objects (the FM signers' certificates among them) are
    the HSM SO's to make, change and destroy. */
 static bool admin_guarded(const object_t *o, CK_USER_TYPE who)
@@ -216,6 +209,15 @@ CK_RV object_insert(hsm_t *h, session_t *s, object_t *o, CK_USER_TYPE who, CK_OB
         if (rv)
             return rv;
     }
+    /* Once linked and h->lock dropped, the object belongs to the token: a
+       re-initialisation or a destroy in another thread may free it. What
+       the audit needs is told before that. */
+    bool on_token = o->on_token;
+    CK_OBJECT_HANDLE handle = o->handle;
+    bool audited = on_token && o->tok->rec.id == 0;
+    char d[160] = "";
+    if (audited)
+        describe(o, d, sizeof d);
     pthread_mutex_lock(&h->lock);
     CK_RV rv = CKR_OK;
     if (s->closed)
@@ -227,10 +229,10 @@ CK_RV object_insert(hsm_t *h, session_t *s, object_t *o, CK_USER_TYPE who, CK_OB
         *out = o->handle;
     }
     pthread_mutex_unlock(&h->lock);
-    if (rv && o->on_token)
-        (void)store_object_delete(h->store, o->handle);
-    if (rv == CKR_OK && o->on_token && o->tok->rec.id == 0)
-        audit_admin_object(h, s->app, o, "created");
+    if (rv && on_token)
+        (void)store_object_delete(h->store, handle);
+    if (rv == CKR_OK && audited)
+        hsm_audit(h, s->app, "%s created", d);
     return rv;
 }
 
@@ -359,16 +361,29 @@ CK_RV hsm_destroy_object(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, CK_OB
     CK_RV rv = enter_change(h, app, handle, oh, &s, &who, &o, &w);
     if (rv == CKR_SESSION_HANDLE_INVALID)
         return rv;
-    if (rv == CKR_OK && o->on_token && !(s->flags & CKF_RW_SESSION))
-        rv = CKR_SESSION_READ_ONLY;
-    if (rv == CKR_OK && admin_guarded(o, who))
-        rv = CKR_USER_NOT_LOGGED_IN;
-    if (rv == CKR_OK && !obj_bool(o, CKA_DESTROYABLE, true))
-        rv = CKR_ACTION_PROHIBITED;
-    if (rv == CKR_OK && o->on_token && store_object_delete(h->store, o->handle))
+    /* A token object is held by h->wlock; a session object only by h->lock
+       (its session may close in another thread), so it is read under it. */
+    bool on_token = false;
+    char audited[160] = "";
+    if (rv == CKR_OK) {
+        pthread_mutex_lock(&h->lock);
+        if (hmap_get(&h->objects, oh) != o)
+            rv = CKR_OBJECT_HANDLE_INVALID;
+        else if (o->on_token && !(s->flags & CKF_RW_SESSION))
+            rv = CKR_SESSION_READ_ONLY;
+        else if (admin_guarded(o, who))
+            rv = CKR_USER_NOT_LOGGED_IN;
+        else if (!obj_bool(o, CKA_DESTROYABLE, true))
+            rv = CKR_ACTION_PROHIBITED;
+        if (rv == CKR_OK) {
+            on_token = o->on_token;
+            if (on_token && o->tok->rec.id == 0)
+                describe(o, audited, sizeof audited);
+        }
+        pthread_mutex_unlock(&h->lock);
+    }
+    if (rv == CKR_OK && on_token && store_object_delete(h->store, oh))
         rv = CKR_DEVICE_ERROR;
-    if (rv == CKR_OK && o->on_token && o->tok->rec.id == 0)
-        audit_admin_object(h, app, o, "destroyed");
     if (rv == CKR_OK) {
         pthread_mutex_lock(&h->lock);
         /* A session object may have gone with its session meanwhile. */
@@ -380,6 +395,8 @@ CK_RV hsm_destroy_object(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, CK_OB
         }
         pthread_mutex_unlock(&h->lock);
     }
+    if (rv == CKR_OK && audited[0])
+        hsm_audit(h, app, "%s destroyed", audited);
     leave_change(h, s, w);
     return rv;
 }
@@ -414,11 +431,12 @@ CK_RV hsm_set_attribute_value(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle,
     if (rv == CKR_OK) {
         tmp.handle = o->handle;
         tmp.tok = o->tok;
+        tmp.on_token = o->on_token;
     }
     pthread_mutex_unlock(&h->lock);
     if (rv == CKR_OK)
         rv = attrs_apply(&tmp, t, n);
-    if (rv == CKR_OK && o->on_token)
+    if (rv == CKR_OK && tmp.on_token)
         rv = persist(h, &tmp);
     if (rv == CKR_OK) {
         pthread_mutex_lock(&h->lock);
