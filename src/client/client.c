@@ -1,6 +1,7 @@
 #include "client.h"
 
 #include <errno.h>
+#include <openssl/rand.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -11,11 +12,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "net.h"
+
 #define OP_WAIT_SLOTS 512u /* above every opcode */
 #define SPIN_WORTH 4u /* spin only for requests under SPIN_WORTH x the spin */
 
 struct client_conn {
-    int fd;
+    chan_t ch;
     bool broken;
     wbuf_t req;
     wire_reader_t rd;
@@ -27,7 +30,8 @@ struct client_conn {
 };
 
 struct client {
-    char path[108];
+    char addr[256];             /* socket path, or HOST:PORT */
+    SSL_CTX *tls;               /* a network HSM: this host's identity, the pin */
     pthread_mutex_t lock;
     client_conn_t *idle;
     client_conn_t *all;         /* idle or in use, for client_forget */
@@ -38,52 +42,12 @@ struct client {
     _Atomic uint32_t wait_us[OP_WAIT_SLOTS];
 };
 
-static void trim(char *s)
-{
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == '\n' || s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
-        s[--n] = '\0';
-}
-
-void client_socket_path(char *buf, size_t cap)
-{
-    const char *env = getenv("SOFTFM_SOCKET");
-    if (env && *env) {
-        snprintf(buf, cap, "%s", env);
-        return;
-    }
-    snprintf(buf, cap, "%s", CLIENT_DEFAULT_SOCKET);
-    const char *conf = getenv("SOFTFM_CONF");
-    FILE *f = fopen(conf && *conf ? conf : CLIENT_DEFAULT_CONF, "re");
-    if (!f)
-        return;
-    char line[512];
-    while (fgets(line, sizeof line, f)) {
-        char *p = line;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (strncmp(p, "socket", 6))
-            continue;
-        p += 6;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (*p++ != '=')
-            continue;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        trim(p);
-        if (*p)
-            snprintf(buf, cap, "%s", p);
-    }
-    fclose(f);
-}
-
 client_t *client_new(const char *socket_path)
 {
     client_t *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
-    snprintf(c->path, sizeof c->path, "%s", socket_path);
+    snprintf(c->addr, sizeof c->addr, "%s", socket_path);
     pthread_mutex_init(&c->lock, NULL);
     c->spin_us = wire_spin_setting();
     return c;
@@ -96,8 +60,7 @@ static void conn_free(client_t *c, client_conn_t *k)
     if (k->all_next)
         k->all_next->all_prev = k->all_prev;
     pthread_mutex_unlock(&c->lock);
-    if (k->fd >= 0)
-        close(k->fd);
+    chan_close(&k->ch);
     if (k->req.p)
         secure_zero(k->req.p, k->req.cap);
     wb_free(&k->req);
@@ -115,6 +78,7 @@ void client_free(client_t *c)
         conn_free(c, k);
     }
     pthread_mutex_destroy(&c->lock);
+    SSL_CTX_free(c->tls);
     free(c);
 }
 
@@ -130,9 +94,12 @@ void client_forget(client_t *c)
     client_conn_t *k = c->all;
     while (k) {
         client_conn_t *next = k->all_next;
-        if (k->fd >= 0)
-            close(k->fd);
-        k->fd = -1;
+        /* Only the descriptor: a TLS close_notify would end the parent's
+           link, which shares this socket. */
+        if (k->ch.fd >= 0)
+            close(k->ch.fd);
+        k->ch.fd = -1;
+        SSL_free(k->ch.ssl);
         if (k->req.p)
             secure_zero(k->req.p, k->req.cap);
         wb_free(&k->req);
@@ -143,10 +110,34 @@ void client_forget(client_t *c)
     free(c);
 }
 
-static CK_RV connect_new(client_t *c, client_conn_t **out)
+/* This process as network HSMs know it: its id and a random value drawn
+   once per process (a process id alone may be reused). */
+static struct {
+    pthread_mutex_t lock;
+    pid_t pid;
+    uint8_t instance[16];
+} self = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static int process_identity(uint64_t *pid, uint8_t instance[16])
+{
+    int rc = 0;
+    pthread_mutex_lock(&self.lock);
+    if (self.pid != getpid()) {
+        rc = RAND_bytes(self.instance, sizeof self.instance) == 1 ? 0 : -1;
+        self.pid = rc ? 0 : getpid();
+    }
+    *pid = (uint64_t)self.pid;
+    memcpy(instance, self.instance, sizeof self.instance);
+    pthread_mutex_unlock(&self.lock);
+    return rc;
+}
+
+static CK_RV connect_local(client_t *c, chan_t *ch)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", c->path);
+    if (strlen(c->addr) >= sizeof sa.sun_path)
+        return CKR_DEVICE_REMOVED;
+    memcpy(sa.sun_path, c->addr, strlen(c->addr) + 1);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return CKR_HOST_MEMORY;
@@ -154,12 +145,65 @@ static CK_RV connect_new(client_t *c, client_conn_t **out)
         close(fd);
         return CKR_DEVICE_REMOVED;
     }
+    *ch = (chan_t){ fd, NULL, -1 };
+    return CKR_OK;
+}
+
+/* TLS, then the hello that ties the connection to this process. */
+static CK_RV connect_remote(client_t *c, chan_t *ch)
+{
+    char why[200];
+    if (net_connect(c->tls, c->addr, ch, NULL, why, sizeof why))
+        return CKR_DEVICE_REMOVED;
+    wbuf_t w;
+    wire_reader_t rd;
+    const uint8_t *frame;
+    size_t len;
+    uint64_t pid;
+    uint8_t instance[16];
+    CK_RV rv = CKR_DEVICE_REMOVED;
+    wb_init(&w);
+    wire_reader_init(&rd);
+    if (process_identity(&pid, instance)) {
+        rv = CKR_GENERAL_ERROR;
+        goto out;
+    }
+    wb_u32(&w, OP_HELLO);
+    wb_u32(&w, PROTO_VERSION);
+    wb_u64(&w, pid);
+    wb_raw(&w, instance, sizeof instance);
+    /* An HSM that refuses this host's certificate says so here, after the
+       handshake (TLS 1.3 checks the client's certificate last). */
+    ch->first_by = net_now_ms() + NET_HANDSHAKE_MS;
+    if (chan_send(ch, &w) || chan_read(ch, &rd, 0, &frame, &len))
+        goto out;
+    ch->first_by = -1;
+    rbuf_t r;
+    rb_init(&r, frame, len);
+    uint32_t status = rb_u32(&r);
+    (void)rb_u64(&r);
+    if (rb_done(&r) && status == CKR_OK)
+        rv = CKR_OK;
+out:
+    wb_free(&w);
+    wire_reader_free(&rd);
+    if (rv)
+        chan_close(ch);
+    return rv;
+}
+
+static CK_RV connect_new(client_t *c, client_conn_t **out)
+{
+    chan_t ch;
+    CK_RV rv = c->tls ? connect_remote(c, &ch) : connect_local(c, &ch);
+    if (rv)
+        return rv;
     client_conn_t *k = calloc(1, sizeof *k);
     if (!k) {
-        close(fd);
+        chan_close(&ch);
         return CKR_HOST_MEMORY;
     }
-    k->fd = fd;
+    k->ch = ch;
     wb_init(&k->req);
     wire_reader_init(&k->rd);
     pthread_mutex_lock(&c->lock);
@@ -171,6 +215,45 @@ static CK_RV connect_new(client_t *c, client_conn_t **out)
     pthread_mutex_unlock(&c->lock);
     *out = k;
     return CKR_OK;
+}
+
+client_t *client_open(const client_config_t *cfg, size_t i, char *err, size_t cap)
+{
+    if (i >= cfg->n) {
+        snprintf(err, cap, "no HSM %zu", i);
+        return NULL;
+    }
+    const client_hsm_t *hc = &cfg->hsm[i];
+    client_t *c = client_new(hc->addr);
+    if (!c || !hc->tls)
+        return c;
+    EVP_PKEY *key = net_read_key(cfg->client_key);
+    X509 *cert = net_read_cert(cfg->client_cert);
+    X509 *pin = net_read_cert(hc->server_cert);
+    if (!key || !cert || !pin)
+        snprintf(err, cap, "cannot read %s", !key ? cfg->client_key
+                                              : !cert ? cfg->client_cert : hc->server_cert);
+    else if (!(c->tls = net_client_ctx(key, cert, pin)))
+        snprintf(err, cap, "%s and %s do not make a TLS identity", cfg->client_key,
+                 cfg->client_cert);
+    EVP_PKEY_free(key);
+    X509_free(cert);
+    X509_free(pin);
+    if (!c->tls) {
+        client_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+bool client_is_remote(const client_t *c)
+{
+    return c->tls != NULL;
+}
+
+const char *client_addr(const client_t *c)
+{
+    return c->addr;
 }
 
 /* An idle connection the daemon has closed (it restarted, or dropped us)
@@ -187,7 +270,7 @@ static bool conn_alive(const client_conn_t *k)
               (now.tv_nsec - k->used.tv_nsec) / 1000000L;
     if (ms >= 0 && ms < CONN_FRESH_MS)
         return true;
-    struct pollfd pf = { .fd = k->fd, .events = POLLIN | POLLRDHUP };
+    struct pollfd pf = { .fd = k->ch.fd, .events = POLLIN | POLLRDHUP };
     return poll(&pf, 1, 0) == 0;
 }
 
@@ -227,7 +310,7 @@ static CK_RV read_reply(client_t *c, client_conn_t *k, CK_RV *status, rbuf_t *re
     unsigned spin = *avg > SPIN_WORTH * c->spin_us ? 0 : c->spin_us;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (wire_read(k->fd, &k->rd, spin, &frame, &len)) {
+    if (chan_read(&k->ch, &k->rd, spin, &frame, &len)) {
         k->broken = true;
         return CKR_DEVICE_ERROR;
     }
@@ -249,7 +332,7 @@ CK_RV client_call(client_t *c, client_conn_t *k, CK_RV *status, rbuf_t *reply)
 {
     if (k->req.err)
         return CKR_ARGUMENTS_BAD; /* the request would not fit a frame */
-    if (wire_send(k->fd, &k->req)) {
+    if (chan_send(&k->ch, &k->req)) {
         k->broken = true;
         return CKR_DEVICE_ERROR;
     }
@@ -263,7 +346,7 @@ CK_RV client_call_after(client_t *c, client_conn_t *k, wbuf_t *first, CK_RV *fir
 {
     if (k->req.err || first->err)
         return CKR_ARGUMENTS_BAD;
-    if (wire_send_pair(k->fd, first, &k->req)) {
+    if (chan_send_pair(&k->ch, first, &k->req)) {
         k->broken = true;
         return CKR_DEVICE_ERROR;
     }

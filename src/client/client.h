@@ -7,6 +7,11 @@
  * read results from the rbuf, client_end. A daemon that cannot be reached
  * gives CKR_DEVICE_REMOVED; one lost mid-call gives CKR_DEVICE_ERROR; the
  * next call connects afresh, so clients recover when the daemon returns.
+ *
+ * A network HSM is reached over TLS (src/net) with this host's certificate;
+ * each new connection first says which process it belongs to (its process
+ * id and a random value chosen once per process), so that the HSM gives all
+ * of one process's connections one AppId and no other process that AppId.
  */
 #ifndef SOFTFM_CLIENT_H
 #define SOFTFM_CLIENT_H
@@ -22,11 +27,34 @@
 typedef struct client client_t;
 typedef struct client_conn client_conn_t;
 
-/* The socket path: SOFTFM_SOCKET, else "socket = PATH" in the file named by
-   SOFTFM_CONF (or the default file), else the default path. */
+/* The HSMs this host reaches (config.c). */
+#define CLIENT_MAX_HSMS 16
+#define CLIENT_PATH_MAX 512
+typedef struct client_hsm {
+    bool tls;                          /* a network HSM; else a local socket */
+    char addr[256];                    /* HOST:PORT, or the socket path */
+    char server_cert[CLIENT_PATH_MAX]; /* the pinned certificate (network) */
+} client_hsm_t;
+typedef struct client_config {
+    client_hsm_t hsm[CLIENT_MAX_HSMS];
+    size_t n;
+    char client_cert[CLIENT_PATH_MAX];
+    char client_key[CLIENT_PATH_MAX];
+} client_config_t;
+/* SOFTFM_SOCKET, then the file SOFTFM_CONF names (or /etc/softfm.conf):
+   0, or -1 with a reason in err. There is always at least one HSM. */
+int client_config_load(client_config_t *cfg, char *err, size_t cap);
+/* The local HSM's socket path (for administration). */
 void client_socket_path(char *buf, size_t cap);
 
+/* A pool of connections to one local HSM. */
 client_t *client_new(const char *socket_path);
+/* To the configuration's HSM number i, local or network; NULL with a
+   reason when its files cannot be read. */
+client_t *client_open(const client_config_t *cfg, size_t i, char *err, size_t cap);
+/* Whether it is a network HSM, and its address. */
+bool client_is_remote(const client_t *c);
+const char *client_addr(const client_t *c);
 /* Close every pooled connection (the daemon ends this process's sessions). */
 void client_free(client_t *c);
 /* After fork, in the child: close the parent's connections' descriptors

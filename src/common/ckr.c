@@ -95,6 +95,7 @@ const char *ckr_name(CK_RV rv)
     case SFM_R_FM_FAILED: return "SFM_R_FM_FAILED";
     case SFM_R_BAD_IMAGE: return "SFM_R_BAD_IMAGE";
     case SFM_R_POLICY: return "SFM_R_POLICY";
+    case SFM_R_LOCAL_ONLY: return "SFM_R_LOCAL_ONLY";
     default: break;
     }
     static char buf[32];

@@ -91,6 +91,12 @@ enum proto_op {
     OP_ADMIN_SMFS_RESTORE,    /* bytes SO PIN, bytes sealed backup */
     OP_ADMIN_SMFS_STATUS,     /* -> u8 active, u64 capacity, u64 used */
     OP_ADMIN_AUDIT,           /* u32 last (0: all) -> u32 count, records (req_admin.c) */
+    OP_ADMIN_CLIENT_REGISTER, /* bytes SO PIN, string name, bytes certificate (DER) */
+    OP_ADMIN_CLIENT_DELETE,   /* bytes SO PIN, string name */
+    OP_ADMIN_CLIENT_REVOKE,   /* bytes SO PIN, string name, u8 revoked (0: reinstate) */
+    OP_ADMIN_CLIENT_ASSIGN,   /* bytes SO PIN, string name, string partition, u8 assigned */
+    OP_ADMIN_CLIENT_LIST,     /* -> u32 count, then per client (req_client.c) */
+    OP_ADMIN_SERVER_CERT,     /* -> bytes the HSM's TLS certificate (DER; empty: none) */
     /* Messages to FMs (the MD API) */
     OP_MD_SEND = 200,         /* u32 FM number, u32 originator id, u32 timeout ms,
                                  u32 reply capacity, bytes request
@@ -113,6 +119,7 @@ enum proto_op {
 #define SFM_R_FM_FAILED (CKR_VENDOR_DEFINED + 6)       /* the FM failed on this request */
 #define SFM_R_BAD_IMAGE (CKR_VENDOR_DEFINED + 7)       /* an FM image refused; a reason follows */
 #define SFM_R_POLICY (CKR_VENDOR_DEFINED + 8)          /* an HSM policy forbids it */
+#define SFM_R_LOCAL_ONLY (CKR_VENDOR_DEFINED + 9)      /* administration: the local shell only */
 
 /* Largest template a request may carry. */
 #define PROTO_MAX_ATTRS 256u

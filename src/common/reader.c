@@ -83,7 +83,19 @@ static long elapsed_us(const struct timespec *since)
     return (long)(now.tv_sec - since->tv_sec) * 1000000L + (now.tv_nsec - since->tv_nsec) / 1000L;
 }
 
+static ssize_t socket_recv(void *ctx, uint8_t *buf, size_t cap, bool nowait, bool mid_frame)
+{
+    (void)mid_frame;
+    return recv(*(const int *)ctx, buf, cap, nowait ? MSG_DONTWAIT : 0);
+}
+
 int wire_read(int fd, wire_reader_t *rd, unsigned spin_us, const uint8_t **frame, size_t *len)
+{
+    return wire_read_from(socket_recv, &fd, rd, spin_us, frame, len);
+}
+
+int wire_read_from(wire_recv_fn fn, void *ctx, wire_reader_t *rd, unsigned spin_us,
+                   const uint8_t **frame, size_t *len)
 {
     bool spinning = spin_us > 0;
     struct timespec start = { 0, 0 };
@@ -108,7 +120,7 @@ int wire_read(int fd, wire_reader_t *rd, unsigned spin_us, const uint8_t **frame
         }
         if (make_room(rd, need))
             return -1;
-        ssize_t r = recv(fd, rd->buf + rd->end, rd->cap - rd->end, spinning ? MSG_DONTWAIT : 0);
+        ssize_t r = fn(ctx, rd->buf + rd->end, rd->cap - rd->end, spinning, have > 0);
         if (r > 0) {
             rd->end += (size_t)r;
             continue;

@@ -194,7 +194,7 @@ static int write_all(int fd, const uint8_t *p, size_t n)
     return 0;
 }
 
-static int frame_seal(wbuf_t *b)
+int wire_seal(wbuf_t *b)
 {
     if (b->err || b->len < FRAME_HDR) {
         errno = EMSGSIZE;
@@ -206,14 +206,14 @@ static int frame_seal(wbuf_t *b)
 
 int wire_send(int fd, wbuf_t *b)
 {
-    if (frame_seal(b))
+    if (wire_seal(b))
         return -1;
     return write_all(fd, b->p, b->len);
 }
 
 int wire_send_pair(int fd, wbuf_t *a, wbuf_t *b)
 {
-    if (frame_seal(a) || frame_seal(b))
+    if (wire_seal(a) || wire_seal(b))
         return -1;
     struct iovec iov[2] = { { a->p, a->len }, { b->p, b->len } };
     struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Largest frame payload either side accepts; bigger data is chunked. */
 #define WIRE_MAX_FRAME (2u * 1024u * 1024u)
@@ -79,6 +80,17 @@ typedef struct wire_reader {
 void wire_reader_init(wire_reader_t *rd);
 int wire_read(int fd, wire_reader_t *rd, unsigned spin_us, const uint8_t **frame, size_t *len);
 void wire_reader_wipe(wire_reader_t *rd, size_t keep);
+/* The same over any byte stream: fn reads up to cap bytes, without waiting
+   when nowait is set (-1 with EAGAIN then), knowing whether part of a frame
+   is already in (a stream may allow less time for the rest of a frame than
+   for the start of the next). It returns 0 at the end of the stream. */
+typedef ssize_t (*wire_recv_fn)(void *ctx, uint8_t *buf, size_t cap, bool nowait,
+                                bool mid_frame);
+int wire_read_from(wire_recv_fn fn, void *ctx, wire_reader_t *rd, unsigned spin_us,
+                   const uint8_t **frame, size_t *len);
+/* Fill in a frame's length before it is written by other means than
+   wire_send (0, or -1 with EMSGSIZE when the frame is in error). */
+int wire_seal(wbuf_t *b);
 void wire_reader_free(wire_reader_t *rd);
 /* The spin used unless SOFTFM_SPIN_US says otherwise (0 turns it off). */
 #define WIRE_SPIN_DEFAULT_US 30u

@@ -427,7 +427,7 @@ void fmh_cprov_serve(rbuf_t *in, wbuf_t *w)
     fmh.privilege = 0;
     fmh.forwarding = true;
     if (fn && status) {
-        req_t q = { NULL, app, &r, &reply };
+        req_t q = { NULL, app, &r, &reply, NULL };
         rv = fn(&q);
         if (!rb_done(&r))
             rv = CKR_ARGUMENTS_BAD;

@@ -239,6 +239,9 @@ int hsm_open(const char *dir, hsm_t **out)
         hsm_close(h);
         return -1;
     }
+    /* A store from before the network link has none yet. */
+    if (h->initialized && tls_identity_ensure(h))
+        log_err("cannot make the HSM's TLS identity");
     *out = h;
     return 0;
 }
@@ -322,7 +325,7 @@ store_t *hsm_store(hsm_t *h)
     return h->store;
 }
 
-static bool name_ok(const char *name)
+bool hsm_name_ok(const char *name)
 {
     size_t n = strlen(name);
     if (n == 0 || n > HSM_NAME_MAX)
@@ -336,7 +339,7 @@ static bool name_ok(const char *name)
     return true;
 }
 
-static token_t *token_by_name(hsm_t *h, const char *name)
+token_t *token_by_name(hsm_t *h, const char *name)
 {
     size_t pos = 0;
     void *v;
@@ -354,7 +357,7 @@ CK_RV hsm_admin_partition_create(hsm_t *h, const CK_UTF8CHAR *so_pin, CK_ULONG l
     CK_RV rv;
     if (!name || !slot)
         return CKR_ARGUMENTS_BAD;
-    if (!name_ok(name) || !strcmp(name, "admin"))
+    if (!hsm_name_ok(name) || !strcmp(name, "admin"))
         return SFM_R_BAD_NAME;
     if ((rv = so_check(h, so_pin, len)))
         return rv;

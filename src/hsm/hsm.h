@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <stdbool.h>
 
+#include <openssl/x509.h>
 #include <p11-kit/pkcs11.h>
 
 #include "store.h"
@@ -199,6 +200,37 @@ int hsm_admin_cert(hsm_t *h, const uint8_t sha256[32], uint8_t **der, size_t *le
 int hsm_admin_cert_label(hsm_t *h, const uint8_t sha256[32], char *label, size_t cap);
 /* The SHA-256 of the Admin Token's certificate labelled so (0; 1 when none). */
 int hsm_admin_cert_by_label(hsm_t *h, const char *label, size_t len, uint8_t sha256[32]);
+/* The network link (clients.c). The HSM's TLS key and certificate, made
+   when the HSM is initialised: 0, 1 when there are none (not initialised). */
+int hsm_tls_identity(hsm_t *h, EVP_PKEY **key, X509 **cert);
+
+#define HSM_CLIENT_SLOTS_MAX 64
+typedef struct hsm_client_info {
+    char name[HSM_NAME_MAX + 1];
+    uint8_t fp[32];             /* SHA-256 of its certificate */
+    bool revoked;
+    bool current;               /* the certificate is within its dates now */
+    uint64_t created;
+    char common_name[64];
+    char not_after[16];         /* YYYY-MM-DD */
+    CK_SLOT_ID slots[HSM_CLIENT_SLOTS_MAX]; /* partitions assigned, by slot */
+    size_t nslots;
+} hsm_client_info_t;
+
+/* The HSM SO's changes; each checks the SO PIN. A certificate is DER. */
+CK_RV hsm_client_register(hsm_t *h, const CK_UTF8CHAR *so_pin, CK_ULONG len, const char *name,
+                          const uint8_t *der, size_t der_len);
+CK_RV hsm_client_delete(hsm_t *h, const CK_UTF8CHAR *so_pin, CK_ULONG len, const char *name);
+CK_RV hsm_client_revoke(hsm_t *h, const CK_UTF8CHAR *so_pin, CK_ULONG len, const char *name,
+                        bool revoked);
+CK_RV hsm_client_assign(hsm_t *h, const CK_UTF8CHAR *so_pin, CK_ULONG len, const char *name,
+                        const char *partition, bool assigned);
+/* Every client; free *list. */
+CK_RV hsm_client_list(hsm_t *h, hsm_client_info_t **list, size_t *n);
+/* The client with this certificate hash, or this name: 0, 1 when none. */
+int hsm_client_lookup(hsm_t *h, const uint8_t fp[32], hsm_client_info_t *out);
+int hsm_client_get(hsm_t *h, const char *name, hsm_client_info_t *out);
+
 /* Append to the audit log a change app made (printf-style; no secrets). */
 void hsm_audit(hsm_t *h, app_id_t app, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* The audit log's records (all, or the last `last`), the chain checked. */

@@ -154,9 +154,15 @@ app_t *app_get(hsm_t *h, app_id_t id, bool create);
 app_token_t *app_token(app_t *a, uint32_t token_id, bool create);
 CK_USER_TYPE login_state(hsm_t *h, app_id_t app, const token_t *tok);
 token_t *token_by_slot(hsm_t *h, CK_SLOT_ID slot);
+/* A partition by name (h->lock held), and the rule names follow. */
+token_t *token_by_name(hsm_t *h, const char *name);
+bool hsm_name_ok(const char *name);
 const char *policy_name(enum policy_id id);
 /* The calling thread's requests come from an FM with override privilege. */
 extern _Thread_local bool hsm_privileged;
+
+/* clients.c: the HSM's TLS identity, made when the HSM is initialised. */
+int tls_identity_ensure(hsm_t *h);
 
 /* session.c */
 /* Look up a session of app and take a reference (h->lock held). */

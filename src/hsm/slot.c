@@ -274,6 +274,8 @@ CK_RV hsm_init_token(hsm_t *h, app_id_t app, CK_SLOT_ID slot, const CK_UTF8CHAR 
         h->initialized = true;
         pthread_mutex_unlock(&h->lock);
         log_info("the HSM was initialised");
+        if (tls_identity_ensure(h))
+            log_err("cannot make the HSM's TLS identity");
     }
 out:
     pthread_mutex_unlock(&h->wlock);

@@ -13,19 +13,34 @@
 
 static handler_t find_handler(uint32_t op)
 {
-    static const op_entry_t *const tables[] = { ops_admin, ops_fm };
-    static const size_t *const counts[] = { &ops_admin_count, &ops_fm_count };
+    static const op_entry_t *const tables[] = { ops_admin, ops_fm, ops_client };
+    static const size_t *const counts[] = { &ops_admin_count, &ops_fm_count, &ops_client_count };
     handler_t fn = find_pkcs11_op(op);
-    return fn ? fn : find_op(tables, counts, 2, op);
+    return fn ? fn : find_op(tables, counts, 3, op);
 }
+
+static int run(hsm_t *h, app_id_t app, const dispatch_scope_t *scope, uint16_t caller_fm,
+               const uint8_t *req, size_t len, wbuf_t *reply);
 
 int dispatch(hsm_t *h, app_id_t app, const uint8_t *req, size_t len, wbuf_t *reply)
 {
-    return dispatch_from(h, app, 0, req, len, reply);
+    return run(h, app, NULL, 0, req, len, reply);
+}
+
+int dispatch_scoped(hsm_t *h, app_id_t app, const dispatch_scope_t *scope, const uint8_t *req,
+                    size_t len, wbuf_t *reply)
+{
+    return run(h, app, scope, 0, req, len, reply);
 }
 
 int dispatch_from(hsm_t *h, app_id_t app, uint16_t caller_fm, const uint8_t *req, size_t len,
                   wbuf_t *reply)
+{
+    return run(h, app, NULL, caller_fm, req, len, reply);
+}
+
+static int run(hsm_t *h, app_id_t app, const dispatch_scope_t *scope, uint16_t caller_fm,
+               const uint8_t *req, size_t len, wbuf_t *reply)
 {
     /* A function an FM patched runs in that FM (none patched: one load). */
     uint16_t fm = fm_patch_route(req, len, caller_fm);
@@ -42,7 +57,14 @@ int dispatch_from(hsm_t *h, app_id_t app, uint16_t caller_fm, const uint8_t *req
         return -1;
     wb_reset(reply);
     uint8_t *status = wb_reserve(reply, 4);
-    req_t q = { h, app, &r, reply };
+    if (scope && op >= OP_ADMIN_SHOW) {
+        /* The HSM's administration is for its own shell, never the network. */
+        if (!status)
+            return -1;
+        be32_put(reply->p + 4, (uint32_t)SFM_R_LOCAL_ONLY);
+        return 0;
+    }
+    req_t q = { h, app, &r, reply, scope };
     CK_RV rv = fn(&q);
     /* A request with bytes left over, or one that ran short, is malformed:
        whatever the handler did, the connection ends. */

@@ -32,8 +32,12 @@ static CK_RV op_get_slot_list(req_t *q)
         return CKR_HOST_MEMORY;
     rv = hsm_get_slot_list(q->h, list, &n);
     if (rv == CKR_OK) {
-        wb_u32(q->w, (uint32_t)n);
+        CK_ULONG seen = 0;
         for (CK_ULONG i = 0; i < n; i++)
+            if (slot_visible(q, list[i]))
+                list[seen++] = list[i];
+        wb_u32(q->w, (uint32_t)seen);
+        for (CK_ULONG i = 0; i < seen; i++)
             wb_u64(q->w, list[i]);
     }
     free(list);
@@ -43,7 +47,8 @@ static CK_RV op_get_slot_list(req_t *q)
 static CK_RV op_get_slot_info(req_t *q)
 {
     CK_SLOT_INFO info;
-    CK_RV rv = hsm_get_slot_info(q->h, U64(q), &info);
+    CK_SLOT_ID slot = U64(q);
+    CK_RV rv = slot_visible(q, slot) ? hsm_get_slot_info(q->h, slot, &info) : CKR_SLOT_ID_INVALID;
     if (rv)
         return rv;
     wb_raw(q->w, info.slotDescription, sizeof info.slotDescription);
@@ -57,7 +62,8 @@ static CK_RV op_get_slot_info(req_t *q)
 static CK_RV op_get_token_info(req_t *q)
 {
     CK_TOKEN_INFO t;
-    CK_RV rv = hsm_get_token_info(q->h, U64(q), &t);
+    CK_SLOT_ID slot = U64(q);
+    CK_RV rv = slot_visible(q, slot) ? hsm_get_token_info(q->h, slot, &t) : CKR_SLOT_ID_INVALID;
     if (rv)
         return rv;
     wb_raw(q->w, t.label, sizeof t.label);
@@ -81,7 +87,9 @@ static CK_RV op_get_mech_list(req_t *q)
 {
     CK_MECHANISM_TYPE list[64];
     CK_ULONG n = 64;
-    CK_RV rv = hsm_get_mechanism_list(q->h, U64(q), list, &n);
+    CK_SLOT_ID slot = U64(q);
+    CK_RV rv = slot_visible(q, slot) ? hsm_get_mechanism_list(q->h, slot, list, &n)
+                                     : CKR_SLOT_ID_INVALID;
     if (rv)
         return rv;
     wb_u32(q->w, (uint32_t)n);
@@ -95,7 +103,8 @@ static CK_RV op_get_mech_info(req_t *q)
     CK_SLOT_ID slot = U64(q);
     CK_MECHANISM_TYPE type = U64(q);
     CK_MECHANISM_INFO info;
-    CK_RV rv = hsm_get_mechanism_info(q->h, slot, type, &info);
+    CK_RV rv = slot_visible(q, slot) ? hsm_get_mechanism_info(q->h, slot, type, &info)
+                                     : CKR_SLOT_ID_INVALID;
     if (rv)
         return rv;
     wb_u64(q->w, info.ulMinKeySize);
@@ -112,6 +121,8 @@ static CK_RV op_init_token(req_t *q)
     const uint8_t *label = rb_raw(q->r, 32);
     if (!rb_done(q->r))
         return CKR_ARGUMENTS_BAD;
+    if (!slot_visible(q, slot))
+        return CKR_SLOT_ID_INVALID;
     return hsm_init_token(q->h, q->app, slot, pin, pin_len, label);
 }
 
@@ -139,7 +150,8 @@ static CK_RV op_open_session(req_t *q)
     CK_SESSION_HANDLE s = 0;
     if (!rb_done(q->r))
         return CKR_ARGUMENTS_BAD;
-    CK_RV rv = hsm_open_session(q->h, q->app, slot, flags, &s);
+    CK_RV rv = slot_visible(q, slot) ? hsm_open_session(q->h, q->app, slot, flags, &s)
+                                     : CKR_SLOT_ID_INVALID;
     wb_u64(q->w, s);
     return rv;
 }
@@ -151,7 +163,9 @@ static CK_RV op_close_session(req_t *q)
 
 static CK_RV op_close_all(req_t *q)
 {
-    return hsm_close_all_sessions(q->h, q->app, U64(q));
+    CK_SLOT_ID slot = U64(q);
+    return slot_visible(q, slot) ? hsm_close_all_sessions(q->h, q->app, slot)
+                                 : CKR_SLOT_ID_INVALID;
 }
 
 static CK_RV op_get_session_info(req_t *q)

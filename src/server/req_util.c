@@ -72,3 +72,18 @@ handler_t find_pkcs11_op(uint32_t op)
                                             &ops_crypto_count };
     return find_op(tables, counts, 3, op);
 }
+
+bool slot_visible(const req_t *q, CK_SLOT_ID slot)
+{
+    if (!q->scope)
+        return true;
+    for (size_t i = 0; i < q->scope->nslots; i++)
+        if (q->scope->slots[i] == slot)
+            return true;
+    return false;
+}
+
+CK_RV local_only(const req_t *q)
+{
+    return q->scope ? SFM_R_LOCAL_ONLY : CKR_OK;
+}

@@ -13,6 +13,7 @@ typedef struct req {
     app_id_t app;
     rbuf_t *r;
     wbuf_t *w;
+    const dispatch_scope_t *scope;  /* a network client's view; NULL: local */
 } req_t;
 
 typedef CK_RV (*handler_t)(req_t *q);
@@ -25,9 +26,10 @@ typedef struct op_entry {
 } op_entry_t;
 
 /* Each family's table of requests (req_*.c). */
-extern const op_entry_t ops_token[], ops_object[], ops_crypto[], ops_admin[], ops_fm[];
+extern const op_entry_t ops_token[], ops_object[], ops_crypto[], ops_admin[], ops_fm[],
+    ops_client[];
 extern const size_t ops_token_count, ops_object_count, ops_crypto_count, ops_admin_count,
-    ops_fm_count;
+    ops_fm_count, ops_client_count;
 
 /* Run a request in the FM that patched its function (req_fm.c): false when
    there are no FMs. */
@@ -45,6 +47,11 @@ void fms_policy_changed(const char *name, unsigned long value);
 handler_t find_op(const op_entry_t *const *tables, const size_t *const *counts, size_t ntables,
                   uint32_t op);
 handler_t find_pkcs11_op(uint32_t op);
+
+/* Whether the caller may see the slot (every slot for a local caller). */
+bool slot_visible(const req_t *q, CK_SLOT_ID slot);
+/* Administration answers this to a network client. */
+CK_RV local_only(const req_t *q);
 
 /* A short string argument, NUL-terminated into buf; false if too long. */
 bool get_str(req_t *q, char *buf, size_t cap);

@@ -6,7 +6,8 @@
  * It owns DIR (created 0700 on first start, locked against a second daemon),
  * listens on a Unix socket and serves each connection on its own thread. The
  * AppId of a connection is the peer's process id, read with SO_PEERCRED from
- * the kernel: a client cannot claim another process's sessions. Without
+ * the kernel: a client cannot claim another process's sessions. With
+ * --listen it also serves registered clients over TLS (netserve.c). Without
  * --foreground it detaches once the socket is ready, so a script that starts
  * it can use it as soon as the command returns.
  */
@@ -31,18 +32,16 @@
 #include "common.h"
 #include "dispatch.h"
 #include "hsm.h"
+#include "server.h"
 
 #define MAX_CONNECTIONS 1024
-
-typedef struct conn {
-    int fd;
-    app_id_t app;
-    struct conn *next, *prev;
-} conn_t;
+#define MAX_LISTEN 8
 
 static struct {
     hsm_t *hsm;
     int listen_fd;
+    int net_fd[MAX_LISTEN];     /* --listen HOST:PORT sockets */
+    int nnet;
     int wake[2];               /* the signal thread writes here to stop */
     pthread_mutex_t lock;
     pthread_cond_t idle;
@@ -53,13 +52,35 @@ static struct {
 } srv = { .listen_fd = -1, .wake = { -1, -1 }, .lock = PTHREAD_MUTEX_INITIALIZER,
           .idle = PTHREAD_COND_INITIALIZER };
 
+hsm_t *srv_hsm(void)
+{
+    return srv.hsm;
+}
+
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: softfmd --data DIR --socket PATH [--foreground] [--log FILE] [--debug]\n");
+    fprintf(f, "usage: softfmd --data DIR --socket PATH [--listen HOST:PORT]... [--foreground]\n"
+               "               [--log FILE] [--debug]\n");
+}
+
+bool conn_add(conn_t *c)
+{
+    pthread_mutex_lock(&srv.lock);
+    if (srv.nconns >= MAX_CONNECTIONS) {
+        pthread_mutex_unlock(&srv.lock);
+        return false;
+    }
+    c->next = srv.conns;
+    if (c->next)
+        c->next->prev = c;
+    srv.conns = c;
+    srv.nconns++;
+    pthread_mutex_unlock(&srv.lock);
+    return true;
 }
 
 /* Take a connection off the list, close it and free it. */
-static void conn_forget(conn_t *c)
+void conn_forget(conn_t *c)
 {
     pthread_mutex_lock(&srv.lock);
     if (c->prev)
@@ -71,8 +92,22 @@ static void conn_forget(conn_t *c)
     if (--srv.nconns == 0)
         pthread_cond_broadcast(&srv.idle);
     pthread_mutex_unlock(&srv.lock);
-    close(c->fd);
+    chan_close(&c->ch);
     free(c);
+}
+
+void conns_drop_client(const char *name)
+{
+    int n = 0;
+    pthread_mutex_lock(&srv.lock);
+    for (conn_t *k = srv.conns; k; k = k->next)
+        if (k->scope && !strcmp(k->client, name)) {
+            shutdown(k->ch.fd, SHUT_RDWR); /* its thread sees the end and cleans up */
+            n++;
+        }
+    pthread_mutex_unlock(&srv.lock);
+    if (n)
+        log_info("client %s: its registration changed; %d connection(s) ended", name, n);
 }
 
 /* An FM's Cryptoki request: PKCS#11 requests only (no administration and
@@ -91,9 +126,8 @@ static int fm_cryptoki(void *ctx, uint16_t fm, uint32_t app, int privilege, cons
     return rc;
 }
 
-static void *serve(void *arg)
+void conn_serve(conn_t *c)
 {
-    conn_t *c = arg;
     wire_reader_t rd;
     wbuf_t reply;
     wire_reader_init(&rd);
@@ -102,15 +136,20 @@ static void *serve(void *arg)
     for (;;) {
         const uint8_t *req;
         size_t len;
-        if (wire_read(c->fd, &rd, srv.spin_us, &req, &len))
+        if (chan_read(&c->ch, &rd, srv.spin_us, &req, &len)) {
+            if (errno == EPROTO || errno == ETIMEDOUT)
+                log_warn("dropping a connection of %s%s: %s", c->scope ? "client " : "process ",
+                         c->scope ? c->client : c->peer,
+                         errno == EPROTO ? "a frame over the size limit" : "a frame too slow");
             break;
-        if (dispatch(srv.hsm, c->app, req, len, &reply)) {
-            log_warn("dropping a connection of process %llu: malformed request",
-                     (unsigned long long)c->app);
+        }
+        if (dispatch_scoped(srv.hsm, c->app, c->scope, req, len, &reply)) {
+            log_warn("dropping a connection of %s%s: malformed request",
+                     c->scope ? "client " : "process ", c->scope ? c->client : c->peer);
             break;
         }
         wire_reader_wipe(&rd, 65536); /* requests may carry PINs and key values */
-        if (wire_send(c->fd, &reply))
+        if (chan_send(&c->ch, &reply))
             break;
         if (reply.cap > 65536) { /* do not keep a large reply's buffer */
             secure_zero(reply.p, reply.len);
@@ -120,11 +159,18 @@ static void *serve(void *arg)
     }
     if (hsm_app_detach(srv.hsm, c->app) && srv.fms)
         fm_app_closed(srv.fms, (uint32_t)c->app); /* the host process has gone */
+    if (c->scope)
+        netserve_app_release(c->app);
     wire_reader_free(&rd);
     if (reply.p)
         secure_zero(reply.p, reply.len);
     wb_free(&reply);
     conn_forget(c);
+}
+
+static void *serve_local(void *arg)
+{
+    conn_serve(arg);
     return NULL;
 }
 
@@ -146,26 +192,19 @@ static void accept_one(void)
         close(fd);
         return;
     }
-    c->fd = fd;
+    c->ch = (chan_t){ fd, NULL, -1 };
     c->app = (app_id_t)cred.pid;
-    pthread_mutex_lock(&srv.lock);
-    if (srv.nconns >= MAX_CONNECTIONS) {
-        pthread_mutex_unlock(&srv.lock);
+    snprintf(c->peer, sizeof c->peer, "%d", (int)cred.pid);
+    if (!conn_add(c)) {
         log_warn("connection limit reached; refusing process %d", (int)cred.pid);
         close(fd);
         free(c);
         return;
     }
-    c->next = srv.conns;
-    if (c->next)
-        c->next->prev = c;
-    srv.conns = c;
-    srv.nconns++;
-    pthread_mutex_unlock(&srv.lock);
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&attr, 256 * 1024);
-    if (pthread_create(&tid, &attr, serve, c))
+    if (pthread_create(&tid, &attr, serve_local, c))
         conn_forget(c);
     pthread_attr_destroy(&attr);
 }
@@ -244,11 +283,14 @@ static int listen_on(const char *path)
 int main(int argc, char **argv)
 {
     const char *data = NULL, *sock = NULL, *log_path = NULL;
+    const char *listen_at[MAX_LISTEN];
+    int nlisten = 0;
     bool foreground = false;
     static const struct option opts[] = {
         { "data", required_argument, NULL, 'd' },
         { "socket", required_argument, NULL, 's' },
         { "foreground", no_argument, NULL, 'f' },
+        { "listen", required_argument, NULL, 'L' },
         { "log", required_argument, NULL, 'l' },
         { "debug", no_argument, NULL, 'D' },
         { "help", no_argument, NULL, 'h' },
@@ -256,11 +298,18 @@ int main(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     int c;
-    while ((c = getopt_long(argc, argv, "d:s:fl:DhV", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "d:s:fL:l:DhV", opts, NULL)) != -1) {
         switch (c) {
         case 'd': data = optarg; break;
         case 's': sock = optarg; break;
         case 'f': foreground = true; break;
+        case 'L':
+            if (nlisten == MAX_LISTEN) {
+                fprintf(stderr, "softfmd: at most %d --listen addresses\n", MAX_LISTEN);
+                return 2;
+            }
+            listen_at[nlisten++] = optarg;
+            break;
         case 'l': log_path = optarg; break;
         case 'D': log_set_level(LOG_DEBUG); break;
         case 'h': usage(stdout); return 0;
@@ -352,8 +401,21 @@ int main(int argc, char **argv)
     fm_registry_set_cryptoki(srv.fms, fm_cryptoki, srv.hsm);
     fm_registry_start(srv.fms);
     dispatch_set_fms(srv.fms);
+    dispatch_set_client_hook(conns_drop_client);
     srv.listen_fd = listen_on(sock);
+    for (int i = 0; i < nlisten && srv.listen_fd >= 0; i++) {
+        srv.net_fd[srv.nnet] = netserve_listen(listen_at[i]);
+        if (srv.net_fd[srv.nnet] < 0) {
+            close(srv.listen_fd);
+            srv.listen_fd = -1;
+        } else {
+            srv.nnet++;
+        }
+    }
     if (srv.listen_fd < 0 || pipe2(srv.wake, O_CLOEXEC)) {
+        for (int i = 0; i < srv.nnet; i++)
+            close(srv.net_fd[i]);
+        unlink(sock);
         fm_registry_close(srv.fms);
         hsm_close(srv.hsm);
         return 1;
@@ -361,6 +423,8 @@ int main(int argc, char **argv)
     pthread_t sig_tid;
     pthread_create(&sig_tid, NULL, signal_thread, &set);
     log_info("softfmd %s serving %s on %s", SOFTFM_VERSION, data, sock);
+    for (int i = 0; i < nlisten; i++)
+        log_info("listening for clients on %s (TLS)", listen_at[i]);
     if (ready[1] >= 0) {
         char b = 'k';
         if (write(ready[1], &b, 1) != 1)
@@ -368,9 +432,11 @@ int main(int argc, char **argv)
         close(ready[1]);
     }
 
-    struct pollfd pf[2] = { { srv.listen_fd, POLLIN, 0 }, { srv.wake[0], POLLIN, 0 } };
+    struct pollfd pf[2 + MAX_LISTEN] = { { srv.listen_fd, POLLIN, 0 }, { srv.wake[0], POLLIN, 0 } };
+    for (int i = 0; i < srv.nnet; i++)
+        pf[2 + i] = (struct pollfd){ srv.net_fd[i], POLLIN, 0 };
     for (;;) {
-        if (poll(pf, 2, -1) < 0) {
+        if (poll(pf, (nfds_t)(2 + srv.nnet), -1) < 0) {
             if (errno == EINTR)
                 continue;
             break;
@@ -379,14 +445,19 @@ int main(int argc, char **argv)
             break;
         if (pf[0].revents & POLLIN)
             accept_one();
+        for (int i = 0; i < srv.nnet; i++)
+            if (pf[2 + i].revents & POLLIN)
+                netserve_accept(srv.net_fd[i]);
     }
 
     /* Stop accepting, end every connection, wait for their threads. */
     close(srv.listen_fd);
+    for (int i = 0; i < srv.nnet; i++)
+        close(srv.net_fd[i]);
     unlink(sock);
     pthread_mutex_lock(&srv.lock);
     for (conn_t *k = srv.conns; k; k = k->next)
-        shutdown(k->fd, SHUT_RDWR);
+        shutdown(k->ch.fd, SHUT_RDWR);
     while (srv.nconns)
         pthread_cond_wait(&srv.idle, &srv.lock);
     pthread_mutex_unlock(&srv.lock);

@@ -75,7 +75,13 @@ static const char schema[] =
     " PRIMARY KEY(fm, path));"
     "CREATE TABLE IF NOT EXISTS fm_patches(name TEXT PRIMARY KEY, bits BLOB NOT NULL);"
     "CREATE TABLE IF NOT EXISTS audit(seq INTEGER PRIMARY KEY, time INTEGER NOT NULL,"
-    " who TEXT NOT NULL, event TEXT NOT NULL, mac BLOB NOT NULL);";
+    " who TEXT NOT NULL, event TEXT NOT NULL, mac BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS tls_identity(id INTEGER PRIMARY KEY CHECK(id = 1),"
+    " key BLOB NOT NULL, cert BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS clients(name TEXT PRIMARY KEY, fp BLOB UNIQUE NOT NULL,"
+    " cert BLOB NOT NULL, revoked INTEGER NOT NULL, created INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS client_partitions(name TEXT NOT NULL,"
+    " token_id INTEGER NOT NULL, PRIMARY KEY(name, token_id));";
 
 struct store {
     pthread_mutex_t lock;
@@ -182,8 +188,8 @@ static int load_master(store_t *s)
 /* The schema's version lives in SQLite's user_version. A store written by a
    newer softfm is refused rather than misread; older ones are migrated here
    as the schema grows. */
-#define SCHEMA_VERSION 5 /* 2: the fms table; 3: the smfs table; 4: the audit table;
-                            5: fm_patches */
+#define SCHEMA_VERSION 6 /* 2: the fms table; 3: the smfs table; 4: the audit table;
+                            5: fm_patches; 6: tls_identity, clients, client_partitions */
 
 static int check_version(sqlite3 *db, const char *path)
 {
@@ -318,7 +324,8 @@ int store_wipe(store_t *s)
     pthread_mutex_lock(&s->lock);
     if (sqlite3_exec(s->db, "BEGIN IMMEDIATE; DELETE FROM objects; DELETE FROM tokens;"
                             "DELETE FROM meta; DELETE FROM fms; DELETE FROM smfs;"
-                            "DELETE FROM fm_patches; COMMIT;", NULL, NULL, NULL) != SQLITE_OK) {
+                            "DELETE FROM fm_patches; DELETE FROM tls_identity;"
+                            "DELETE FROM clients; DELETE FROM client_partitions; COMMIT;", NULL, NULL, NULL) != SQLITE_OK) {
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         goto out;
     }
@@ -452,6 +459,10 @@ int store_token_delete(store_t *s, uint32_t id)
     st = stmt(s, ST_TOK_DELETE);
     sqlite3_bind_int64(st, 1, id);
     if (step_done(s, st))
+        goto rollback;
+    char sql[80]; /* the partition is no longer any client's */
+    snprintf(sql, sizeof sql, "DELETE FROM client_partitions WHERE token_id = %u", id);
+    if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
         goto rollback;
     if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
         goto rollback;

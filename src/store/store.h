@@ -119,4 +119,29 @@ int store_audit_append(store_t *s, uint64_t time, const char *who, const char *e
 int store_audit_list(store_t *s, size_t last, int (*cb)(void *ctx, const store_audit_t *e),
                      void *ctx);
 
+/* The network link (clients.c): the HSM's TLS identity (its private key
+   sealed under the master key) and the registered clients. */
+int store_tls_identity_put(store_t *s, const uint8_t *key, size_t key_len, const uint8_t *cert,
+                           size_t cert_len);
+/* 1 when there is none; else *key and *cert are malloc'd (wipe the key). */
+int store_tls_identity_get(store_t *s, uint8_t **key, size_t *key_len, uint8_t **cert,
+                           size_t *cert_len);
+
+typedef struct store_client {
+    char name[STORE_NAME_MAX + 1];
+    uint8_t fp[32];             /* SHA-256 of the certificate */
+    const uint8_t *cert;        /* DER */
+    size_t cert_len;
+    int revoked;
+    uint64_t created;           /* seconds since the epoch */
+} store_client_t;
+/* 1 when the name or the certificate is registered already. */
+int store_client_put(store_t *s, const store_client_t *c);
+int store_client_delete(store_t *s, const char *name);
+int store_client_set_revoked(store_t *s, const char *name, int revoked);
+int store_client_assign(store_t *s, const char *name, uint32_t token_id, int assigned);
+int store_client_load_all(store_t *s, int (*cb)(void *ctx, const store_client_t *c), void *ctx);
+int store_client_partitions(store_t *s, int (*cb)(void *ctx, const char *name, uint32_t token),
+                            void *ctx);
+
 #endif
