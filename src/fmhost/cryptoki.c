@@ -68,6 +68,17 @@ CK_RV p11_begin(call_t *c, uint32_t op)
     return CKR_OK;
 }
 
+/* An FM's Cryptoki reaches its own HSM only. */
+CK_RV p11_begin_at(call_t *c, uint32_t op, unsigned hsm)
+{
+    return hsm == 0 ? p11_begin(c, op) : CKR_SLOT_ID_INVALID;
+}
+
+unsigned p11_hsm_count(void)
+{
+    return 1;
+}
+
 /* One request over the link and its reply into ck.reply. */
 static CK_RV exchange(wbuf_t *req, CK_RV *status, rbuf_t *r)
 {

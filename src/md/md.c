@@ -22,33 +22,64 @@
 
 static struct {
     pthread_mutex_t lock;
-    client_t *client;
+    client_t *hsm[CLIENT_MAX_HSMS];  /* the configuration's HSMs, in order */
+    uint32_t n;
+    bool ready;
     pid_t pid;
 } md = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-static client_t *md_client(void)
+static bool md_ready(void)
 {
     pthread_mutex_lock(&md.lock);
-    client_t *c = md.client && md.pid == getpid() ? md.client : NULL;
+    bool ok = md.ready && md.pid == getpid();
     pthread_mutex_unlock(&md.lock);
-    return c;
+    return ok;
+}
+
+/* The connection pool of HSM number hsm. */
+static MD_RV md_hsm(uint32_t hsm, client_t **c)
+{
+    if (!md_ready())
+        return MDR_NOT_INITIALIZED;
+    if (hsm >= md.n)
+        return MDR_INVALID_HSM_INDEX;
+    *c = md.hsm[hsm];
+    return MDR_OK;
 }
 
 MD_RV MD_Initialize(void)
 {
     MD_RV rv = MDR_OK;
     pthread_mutex_lock(&md.lock);
-    if (md.client && md.pid != getpid()) {
-        client_forget(md.client); /* a forked child: the parent's links are not ours */
-        md.client = NULL;
+    if (md.ready && md.pid != getpid()) {
+        /* a forked child: the parent's links are not ours */
+        for (uint32_t i = 0; i < md.n; i++)
+            client_forget(md.hsm[i]);
+        md.n = 0;
+        md.ready = false;
     }
-    if (!md.client) {
-        char path[256];
-        client_socket_path(path, sizeof path);
-        md.client = client_new(path);
-        md.pid = getpid();
-        if (!md.client)
+    if (!md.ready) {
+        client_config_t *cfg = calloc(1, sizeof *cfg);
+        char err[256];
+        if (!cfg)
             rv = MDR_INSUFFICIENT_RESOURCES;
+        else if (client_config_load(cfg, err, sizeof err))
+            rv = MDR_UNSUCCESSFUL; /* a configuration that does not read */
+        for (size_t i = 0; rv == MDR_OK && i < cfg->n; i++) {
+            if (!(md.hsm[i] = client_open(cfg, i, err, sizeof err)))
+                rv = MDR_UNSUCCESSFUL;
+            else
+                md.n++;
+        }
+        free(cfg);
+        if (rv) {
+            for (uint32_t i = 0; i < md.n; i++)
+                client_free(md.hsm[i]);
+            md.n = 0;
+        } else {
+            md.ready = true;
+            md.pid = getpid();
+        }
     }
     pthread_mutex_unlock(&md.lock);
     return rv;
@@ -57,31 +88,35 @@ MD_RV MD_Initialize(void)
 void MD_Finalize(void)
 {
     pthread_mutex_lock(&md.lock);
-    if (md.client && md.pid == getpid())
-        client_free(md.client);
-    md.client = NULL;
+    if (md.ready && md.pid == getpid())
+        for (uint32_t i = 0; i < md.n; i++)
+            client_free(md.hsm[i]);
+    md.n = 0;
+    md.ready = false;
     pthread_mutex_unlock(&md.lock);
 }
 
 MD_RV MD_GetHsmCount(uint32_t *count)
 {
-    if (!md_client())
+    if (!md_ready())
         return MDR_NOT_INITIALIZED;
     if (!count)
         return MDR_INVALID_PARAMETER;
-    *count = 1;
+    *count = md.n;
     return MDR_OK;
 }
 
-static MD_RV transport(CK_RV rv)
+/* A transport or daemon answer as an MD code. A network HSM that cannot be
+   reached, or whose link broke, is a link error; a local one has reset. */
+static MD_RV transport(const client_t *c, CK_RV rv)
 {
     switch (rv) {
     case CKR_OK:
         return MDR_OK;
     case CKR_DEVICE_REMOVED:
-        return MDR_HSM_RESET;
+        return client_is_remote(c) ? MDR_TCP_LINK_ERROR : MDR_HSM_RESET;
     case CKR_DEVICE_ERROR:
-        return MDR_HSM_FAILED;
+        return client_is_remote(c) ? MDR_TCP_LINK_ERROR : MDR_HSM_FAILED;
     case CKR_HOST_MEMORY:
     case CKR_DEVICE_MEMORY:
         return MDR_INSUFFICIENT_RESOURCES;
@@ -99,22 +134,24 @@ static MD_RV transport(CK_RV rv)
 
 MD_RV MD_GetHsmState(uint32_t hsm, HsmState_t *state, uint32_t *error_code)
 {
-    client_t *c = md_client();
-    if (!c)
-        return MDR_NOT_INITIALIZED;
-    if (hsm != 0)
-        return MDR_INVALID_HSM_INDEX;
+    client_t *c;
+    MD_RV mr = md_hsm(hsm, &c);
+    if (mr)
+        return mr;
     if (!state)
         return MDR_INVALID_PARAMETER;
-    client_conn_t *k;
+    /* A hello answers on every link, local or network. */
+    client_conn_t *k = NULL;
     wbuf_t *w;
     rbuf_t r;
     CK_RV st = CKR_OK;
-    CK_RV rv = client_begin(c, OP_ADMIN_SHOW, &k, &w);
-    if (rv == CKR_OK)
+    CK_RV rv = client_begin(c, OP_HELLO, &k, &w);
+    if (rv == CKR_OK) {
+        wb_u32(w, PROTO_VERSION);
         rv = client_call(c, k, &st, &r);
+    }
     client_end(c, k);
-    *state = rv == CKR_OK ? S_NORMAL_OPERATION : S_HSM_UNACCESSIBLE;
+    *state = rv == CKR_OK && st == CKR_OK ? S_NORMAL_OPERATION : S_HSM_UNACCESSIBLE;
     if (error_code)
         *error_code = (uint32_t)(rv ? rv : st);
     return MDR_OK;
@@ -122,14 +159,14 @@ MD_RV MD_GetHsmState(uint32_t hsm, HsmState_t *state, uint32_t *error_code)
 
 MD_RV MD_ResetHsm(uint32_t hsm)
 {
-    if (!md_client())
-        return MDR_NOT_INITIALIZED;
-    return hsm == 0 ? MDR_OPERATION_NOT_ALLOWED : MDR_INVALID_HSM_INDEX;
+    client_t *c;
+    MD_RV mr = md_hsm(hsm, &c);
+    return mr ? mr : MDR_OPERATION_NOT_ALLOWED;
 }
 
 MD_RV MD_GetParameter(MD_Parameter_t p, void *value, uint32_t len)
 {
-    if (!md_client())
+    if (!md_ready())
         return MDR_NOT_INITIALIZED;
     if (p != MDP_MAX_BUFFER_LENGTH || !value || len != sizeof(uint32_t))
         return MDR_INVALID_PARAMETER;
@@ -161,11 +198,10 @@ static bool measure(const MD_Buffer_t *b, size_t *count, uint64_t *bytes)
 MD_RV MD_SendReceive(uint32_t hsm, uint32_t oid, uint16_t fm, MD_Buffer_t *req, uint32_t timeout,
                      MD_Buffer_t *resp, uint32_t *received, uint32_t *fm_status)
 {
-    client_t *c = md_client();
-    if (!c)
-        return MDR_NOT_INITIALIZED;
-    if (hsm != 0)
-        return MDR_INVALID_HSM_INDEX;
+    client_t *c;
+    MD_RV mr = md_hsm(hsm, &c);
+    if (mr)
+        return mr;
     size_t nreq, nresp;
     uint64_t req_bytes, cap;
     if (!measure(req, &nreq, &req_bytes) || !measure(resp, &nresp, &cap) ||
@@ -175,7 +211,7 @@ MD_RV MD_SendReceive(uint32_t hsm, uint32_t oid, uint16_t fm, MD_Buffer_t *req, 
     wbuf_t *w;
     CK_RV rv = client_begin(c, OP_MD_SEND, &k, &w);
     if (rv)
-        return transport(rv);
+        return transport(c, rv);
     wb_u32(w, fm);
     wb_u32(w, oid);
     wb_u32(w, timeout);
@@ -186,7 +222,7 @@ MD_RV MD_SendReceive(uint32_t hsm, uint32_t oid, uint16_t fm, MD_Buffer_t *req, 
     rbuf_t r;
     CK_RV st = CKR_OK;
     rv = client_call(c, k, &st, &r);
-    MD_RV out = transport(rv ? rv : st);
+    MD_RV out = transport(c, rv ? rv : st);
     if (out == MDR_OK) {
         uint32_t status = rb_u32(&r);
         size_t n;
@@ -211,34 +247,41 @@ MD_RV MD_SendReceive(uint32_t hsm, uint32_t oid, uint16_t fm, MD_Buffer_t *req, 
     return out;
 }
 
+/* Slot ids carry their HSM's number in the upper half (as the PKCS#11
+   module gives them); the lower half is the HSM's own slot id. */
+#define SLOT_HSM_SHIFT 32
+
 MD_RV MD_GetHsmIndexForSlot(unsigned long slot, uint32_t *hsm)
 {
-    (void)slot;
-    if (!md_client())
+    if (!md_ready())
         return MDR_NOT_INITIALIZED;
     if (!hsm)
         return MDR_INVALID_PARAMETER;
-    *hsm = 0;
+    uint64_t i = (uint64_t)slot >> SLOT_HSM_SHIFT;
+    if (i >= md.n)
+        return MDR_INVALID_PARAMETER;
+    *hsm = (uint32_t)i;
     return MDR_OK;
 }
 
 MD_RV MD_GetEmbeddedSlotID(unsigned long slot, unsigned long *embedded)
 {
-    if (!md_client())
+    if (!md_ready())
         return MDR_NOT_INITIALIZED;
     if (!embedded)
         return MDR_INVALID_PARAMETER;
-    *embedded = slot; /* a local HSM: the host's slot ids are the HSM's */
+    if (((uint64_t)slot >> SLOT_HSM_SHIFT) >= md.n)
+        return MDR_INVALID_PARAMETER;
+    *embedded = (unsigned long)(slot & 0xFFFFFFFFul);
     return MDR_OK;
 }
 
 MD_RV MD_GetFmIdFromName(uint32_t hsm, const char *name, uint32_t len, uint32_t *fm_id)
 {
-    client_t *c = md_client();
-    if (!c)
-        return MDR_NOT_INITIALIZED;
-    if (hsm != 0)
-        return MDR_INVALID_HSM_INDEX;
+    client_t *c;
+    MD_RV mr = md_hsm(hsm, &c);
+    if (mr)
+        return mr;
     if (!name || !fm_id || !len || len > 16)
         return MDR_INVALID_PARAMETER;
     size_t n = strnlen(name, len);
@@ -246,12 +289,12 @@ MD_RV MD_GetFmIdFromName(uint32_t hsm, const char *name, uint32_t len, uint32_t 
     wbuf_t *w;
     CK_RV rv = client_begin(c, OP_MD_FM_ID, &k, &w);
     if (rv)
-        return transport(rv);
+        return transport(c, rv);
     wb_bytes(w, name, n);
     rbuf_t r;
     CK_RV st = CKR_OK;
     rv = client_call(c, k, &st, &r);
-    MD_RV out = transport(rv ? rv : st);
+    MD_RV out = transport(c, rv ? rv : st);
     if (out == MDR_OK) {
         uint32_t id = rb_u32(&r);
         if (!rb_done(&r))

@@ -78,3 +78,8 @@ CK_RV p11_simple(uint32_t op, int nargs, ...)
     p11_end(&c);
     return rv;
 }
+
+CK_ULONG p11_global(const call_t *c, CK_ULONG local)
+{
+    return (CK_ULONG)((uint64_t)c->hsm << P11_HSM_SHIFT) | local;
+}

@@ -8,6 +8,7 @@
  * until it calls C_Initialize, as PKCS#11 v2.40 section 6.7.1 asks.
  */
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -17,7 +18,8 @@ static struct {
     pthread_mutex_t lock;
     bool initialized;
     pid_t pid;
-    client_t *client;
+    client_t *hsm[CLIENT_MAX_HSMS];   /* the configuration's HSMs, in order */
+    unsigned nhsm;
 } mod = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
@@ -25,9 +27,9 @@ static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static void in_child(void)
 {
     /* The parent's connections carry the parent's AppId: drop them. */
-    if (mod.client)
-        client_forget(mod.client);
-    mod.client = NULL;
+    for (unsigned i = 0; i < mod.nhsm; i++)
+        client_forget(mod.hsm[i]);
+    mod.nhsm = 0;
     mod.initialized = false;
     pthread_mutex_init(&mod.lock, NULL);
     p11_ops_reset_after_fork();
@@ -46,34 +48,123 @@ CK_RV p11_ready(void)
     return ok ? CKR_OK : CKR_CRYPTOKI_NOT_INITIALIZED;
 }
 
-CK_RV p11_begin(call_t *c, uint32_t op)
+unsigned p11_hsm_count(void)
+{
+    return mod.nhsm;
+}
+
+CK_RV p11_begin_at(call_t *c, uint32_t op, unsigned hsm)
 {
     memset(c, 0, sizeof *c);
-    pthread_mutex_lock(&mod.lock);
-    client_t *cl = mod.initialized && mod.pid == getpid() ? mod.client : NULL;
-    pthread_mutex_unlock(&mod.lock);
-    if (!cl)
-        return CKR_CRYPTOKI_NOT_INITIALIZED;
-    return client_begin(cl, op, &c->conn, &c->w);
+    CK_RV rv = p11_ready();
+    if (rv)
+        return rv;
+    if (hsm >= mod.nhsm)
+        return CKR_SLOT_ID_INVALID;
+    c->hsm = hsm;
+    return client_begin(mod.hsm[hsm], op, &c->conn, &c->w);
+}
+
+CK_RV p11_begin(call_t *c, uint32_t op)
+{
+    if (mod.nhsm <= 1 || op == OP_GET_SLOT_LIST)
+        return p11_begin_at(c, op, 0);
+    /* Several HSMs: the request's first argument (a slot or a session)
+       says which; it is written here first and sent by p11_send. */
+    memset(c, 0, sizeof *c);
+    CK_RV rv = p11_ready();
+    if (rv)
+        return rv;
+    wb_init(&c->held);
+    wb_u32(&c->held, op);
+    c->w = &c->held;
+    return CKR_OK;
+}
+
+static bool takes_slot(uint32_t op)
+{
+    switch (op) {
+    case OP_GET_SLOT_INFO:
+    case OP_GET_TOKEN_INFO:
+    case OP_GET_MECH_LIST:
+    case OP_GET_MECH_INFO:
+    case OP_INIT_TOKEN:
+    case OP_OPEN_SESSION:
+    case OP_CLOSE_ALL_SESSIONS:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* The HSM a request names, its first argument made that HSM's own. */
+static CK_RV route(wbuf_t *b, unsigned *hsm)
+{
+    size_t len;
+    uint8_t *p = (uint8_t *)wb_payload(b, &len);
+    if (b->err || !p || len < 12)
+        return CKR_ARGUMENTS_BAD;
+    uint32_t op = be32_get(p);
+    uint64_t id = be64_get(p + 4);
+    uint64_t i = id >> P11_HSM_SHIFT;
+    if (i >= mod.nhsm)
+        return takes_slot(op) ? CKR_SLOT_ID_INVALID : CKR_SESSION_HANDLE_INVALID;
+    be64_put(p + 4, id & 0xFFFFFFFFu);
+    *hsm = (unsigned)i;
+    return CKR_OK;
+}
+
+/* A held request goes to its HSM: borrow a connection there and move the
+   request into it. */
+static CK_RV place(call_t *c)
+{
+    if (c->conn)
+        return CKR_OK;
+    unsigned i;
+    CK_RV rv = route(&c->held, &i);
+    wbuf_t *w = NULL;
+    if (rv == CKR_OK) {
+        size_t len;
+        const uint8_t *p = wb_payload(&c->held, &len);
+        c->hsm = i;
+        rv = client_begin(mod.hsm[i], be32_get(p), &c->conn, &w);
+        if (rv == CKR_OK)
+            wb_raw(w, p + 4, len - 4);
+    }
+    secure_zero(c->held.p, c->held.cap);
+    wb_free(&c->held);
+    c->w = w;
+    return rv;
 }
 
 CK_RV p11_send(call_t *c)
 {
-    CK_RV rv = client_call(mod.client, c->conn, &c->status, &c->r);
+    CK_RV rv = place(c);
+    if (rv == CKR_OK)
+        rv = client_call(mod.hsm[c->hsm], c->conn, &c->status, &c->r);
     return rv ? rv : c->status;
 }
 
 CK_RV p11_send_after(call_t *c, wbuf_t *first, CK_RV *first_rv)
 {
-    CK_RV rv = client_call_after(mod.client, c->conn, first, first_rv, &c->status, &c->r);
+    CK_RV rv = place(c);
+    unsigned i = c->hsm;
+    if (rv == CKR_OK && mod.nhsm > 1 && (rv = route(first, &i)) == CKR_OK && i != c->hsm)
+        rv = CKR_SESSION_HANDLE_INVALID;
+    if (rv == CKR_OK)
+        rv = client_call_after(mod.hsm[c->hsm], c->conn, first, first_rv, &c->status, &c->r);
     return rv ? rv : c->status;
 }
 
 void p11_end(call_t *c)
 {
     if (c->conn)
-        client_end(mod.client, c->conn);
+        client_end(mod.hsm[c->hsm], c->conn);
     c->conn = NULL;
+    if (c->held.p) {
+        secure_zero(c->held.p, c->held.cap);
+        wb_free(&c->held);
+    }
 }
 
 CK_RV C_Initialize(CK_VOID_PTR pInitArgs)
@@ -86,12 +177,25 @@ CK_RV C_Initialize(CK_VOID_PTR pInitArgs)
     if (mod.initialized && mod.pid == getpid()) {
         rv = CKR_CRYPTOKI_ALREADY_INITIALIZED;
     } else {
-        char path[256];
-        client_socket_path(path, sizeof path);
-        mod.client = client_new(path);
-        p11_ops_forget_all();
-        if (!mod.client) {
+        client_config_t *cfg = calloc(1, sizeof *cfg);
+        char err[256];
+        if (!cfg)
             rv = CKR_HOST_MEMORY;
+        else if (client_config_load(cfg, err, sizeof err))
+            rv = CKR_GENERAL_ERROR; /* a configuration that does not read */
+        mod.nhsm = 0;
+        for (size_t i = 0; rv == CKR_OK && cfg && i < cfg->n; i++) {
+            if (!(mod.hsm[i] = client_open(cfg, i, err, sizeof err)))
+                rv = CKR_GENERAL_ERROR; /* its key or certificates do not read */
+            else
+                mod.nhsm++;
+        }
+        free(cfg);
+        p11_ops_forget_all();
+        if (rv) {
+            for (unsigned i = 0; i < mod.nhsm; i++)
+                client_free(mod.hsm[i]);
+            mod.nhsm = 0;
         } else {
             mod.initialized = true;
             mod.pid = getpid();
@@ -112,16 +216,18 @@ CK_RV C_Finalize(CK_VOID_PTR pReserved)
     } else {
         /* Sessions end now, not when the daemon notices the connections
            close: a C_Initialize right after must not find them. */
-        client_conn_t *k;
-        wbuf_t *w;
-        rbuf_t r;
-        CK_RV st;
-        if (client_begin(mod.client, OP_FINALIZE, &k, &w) == CKR_OK) {
-            (void)client_call(mod.client, k, &st, &r);
-            client_end(mod.client, k);
+        for (unsigned i = 0; i < mod.nhsm; i++) {
+            client_conn_t *k;
+            wbuf_t *w;
+            rbuf_t r;
+            CK_RV st;
+            if (client_begin(mod.hsm[i], OP_FINALIZE, &k, &w) == CKR_OK) {
+                (void)client_call(mod.hsm[i], k, &st, &r);
+                client_end(mod.hsm[i], k);
+            }
+            client_free(mod.hsm[i]);
         }
-        client_free(mod.client);
-        mod.client = NULL;
+        mod.nhsm = 0;
         mod.initialized = false;
         p11_ops_forget_all();
     }

@@ -17,11 +17,21 @@ typedef struct call {
     wbuf_t *w;
     rbuf_t r;
     CK_RV status;
+    unsigned hsm;       /* which HSM answered (module.c: several may be set up) */
+    wbuf_t held;        /* the request, while its HSM is not yet known */
 } call_t;
+
+/* Slot ids and session handles name their HSM in their upper half: HSM i's
+   slot or session n is (i << 32) | n; HSM 0's are the HSM's own values. */
+#define P11_HSM_SHIFT 32
+CK_ULONG p11_global(const call_t *c, CK_ULONG local);
 
 /* Start a call: CKR_CRYPTOKI_NOT_INITIALIZED before C_Initialize (or in a
    forked child), or a device error when the daemon is not there. */
 CK_RV p11_begin(call_t *c, uint32_t op);
+/* The same to HSM number hsm (requests that name no slot or session). */
+CK_RV p11_begin_at(call_t *c, uint32_t op, unsigned hsm);
+unsigned p11_hsm_count(void);
 /* Send and wait; returns the daemon's status (or a transport error). */
 CK_RV p11_send(call_t *c);
 void p11_end(call_t *c);

@@ -18,8 +18,9 @@ CK_RV C_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pApplication,
         wb_u64(c.w, slotID);
         wb_u64(c.w, flags);
         if ((rv = p11_send(&c)) == CKR_OK) {
-            *phSession = (CK_SESSION_HANDLE)rb_u64(&c.r);
-            if (c.r.err)
+            uint64_t h = rb_u64(&c.r);
+            *phSession = p11_global(&c, (CK_SESSION_HANDLE)h);
+            if (c.r.err || h >> P11_HSM_SHIFT)
                 rv = CKR_DEVICE_ERROR;
             else
                 p11_ops_forget(*phSession); /* a handle the daemon used before */
@@ -54,7 +55,7 @@ CK_RV C_GetSessionInfo(CK_SESSION_HANDLE hSession, CK_SESSION_INFO_PTR pInfo)
     } else {
         wb_u64(c.w, hSession);
         if ((rv = p11_send(&c)) == CKR_OK) {
-            pInfo->slotID = (CK_SLOT_ID)rb_u64(&c.r);
+            pInfo->slotID = p11_global(&c, (CK_SLOT_ID)rb_u64(&c.r));
             pInfo->state = (CK_STATE)rb_u64(&c.r);
             pInfo->flags = (CK_FLAGS)rb_u64(&c.r);
             pInfo->ulDeviceError = (CK_ULONG)rb_u64(&c.r);

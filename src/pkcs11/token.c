@@ -47,18 +47,49 @@ static CK_RV get_list(rbuf_t *r, CK_ULONG *list, CK_ULONG *count)
     return rv;
 }
 
+/* The slots of every HSM set up, each named with its HSM. One that cannot
+   be reached shows none (the others still answer); when none can, that is
+   the answer. */
 CK_RV C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount)
 {
     (void)tokenPresent; /* every slot holds its token, always */
-    call_t c;
-    CK_RV rv = p11_begin(&c, OP_GET_SLOT_LIST);
+    CK_RV rv = p11_ready();
     if (rv)
         return rv;
     if (!pulCount)
-        rv = CKR_ARGUMENTS_BAD;
-    else if ((rv = p11_send(&c)) == CKR_OK)
-        rv = get_list(&c.r, pSlotList, pulCount);
-    p11_end(&c);
+        return CKR_ARGUMENTS_BAD;
+    CK_SLOT_ID all[256];
+    CK_ULONG total = 0;
+    CK_RV lost = CKR_OK;
+    bool answered = false;
+    for (unsigned i = 0; i < p11_hsm_count(); i++) {
+        call_t c;
+        CK_ULONG n = 256 - total;
+        if ((rv = p11_begin_at(&c, OP_GET_SLOT_LIST, i)) == CKR_OK &&
+            (rv = p11_send(&c)) == CKR_OK)
+            rv = get_list(&c.r, all + total, &n);
+        if (rv == CKR_OK) {
+            for (CK_ULONG k = 0; k < n; k++)
+                all[total + k] = p11_global(&c, all[total + k]);
+            total += n;
+            answered = true;
+        } else {
+            lost = rv;
+        }
+        p11_end(&c);
+        if (rv == CKR_BUFFER_TOO_SMALL)
+            return CKR_DEVICE_ERROR; /* more than 256 slots: not an HSM of ours */
+    }
+    if (!answered)
+        return lost;
+    rv = CKR_OK;
+    if (pSlotList) {
+        if (*pulCount < total)
+            rv = CKR_BUFFER_TOO_SMALL;
+        else
+            memcpy(pSlotList, all, total * sizeof all[0]);
+    }
+    *pulCount = total;
     return rv;
 }
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "net.h"
 #include "tool.h"
 
 #define PIN_MAX 256
@@ -204,6 +205,18 @@ static int hsm_show(tool_t *t)
     printf("Label:            %s\n", v.label);
     printf("Serial number:    %s\n", v.serial);
     printf("Firmware version: %u.%u\n", v.fw_major, v.fw_minor);
+    X509 *cert = NULL;
+    if (server_cert_fetch(t, &cert) == CKR_OK && cert) {
+        uint8_t fp[NET_FP_LEN];
+        char text[NET_FP_TEXT], cn[128];
+        net_cert_name(cert, cn, sizeof cn);
+        if (net_fingerprint(cert, fp) == 0) {
+            net_fp_text(fp, text);
+            printf("TLS certificate:  CN=%s\n", cn);
+            printf("  SHA-256         %s\n", text);
+        }
+    }
+    X509_free(cert);
     printf("Policies:\n");
     for (uint32_t i = 0; i < v.npol; i++)
         printf("  %-22s %-6llu %s\n", v.pol[i].name, v.pol[i].value, v.pol[i].desc);
@@ -216,6 +229,25 @@ static int hsm_show(tool_t *t)
                p->user_pin ? "Crypto Officer PIN set" : "no Crypto Officer PIN", p->objects);
     }
     free(v.parts);
+    return 0;
+}
+
+/* softfm hsm server-cert --out FILE: for clients that pin it out of band. */
+static int hsm_server_cert(int argc, char **argv, tool_t *t)
+{
+    if (argc != 3 || strcmp(argv[1], "--out"))
+        return fail_msg("usage: softfm hsm server-cert --out FILE"), 2;
+    X509 *cert = NULL;
+    CK_RV rv = (CK_RV)server_cert_fetch(t, &cert);
+    if (rv)
+        return fail("hsm server-cert", rv);
+    if (!cert)
+        return fail_msg("hsm server-cert: the HSM has no certificate (softfm hsm init first)");
+    int bad = net_write_cert(argv[2], cert);
+    X509_free(cert);
+    if (bad)
+        return fail_msg("hsm server-cert: cannot write %s", argv[2]);
+    printf("wrote %s\n", argv[2]);
     return 0;
 }
 
@@ -244,6 +276,8 @@ int cmd_hsm(tool_t *t, int argc, char **argv)
         return hsm_init(t, &a);
     if (!strcmp(argv[0], "show"))
         return hsm_show(t);
+    if (!strcmp(argv[0], "server-cert"))
+        return hsm_server_cert(argc, argv, t);
     if (!strcmp(argv[0], "zeroize"))
         return hsm_zeroize(t, &a);
     return fail_msg("hsm: unknown subcommand '%s'", argv[0]), 2;

@@ -44,6 +44,21 @@ static void usage(FILE *f)
             "  smfs backup --out FILE       a sealed backup of every FM's SMFS\n"
             "  smfs restore --in FILE       restore one (this HSM's master key only)\n"
             "  audit show [--last N]        the audit log of changes, its chain checked\n"
+            "  hsm server-cert --out FILE   the HSM's TLS certificate, for clients to pin\n"
+            "  client register --name N --cert FILE\n"
+            "                               let a client host in over the network\n"
+            "  client list                  registered clients and their partitions\n"
+            "  client assign|unassign --name N --partition P\n"
+            "                               give a client a partition (a slot), or take it\n"
+            "  client revoke|reinstate --name N\n"
+            "                               refuse a client's connections, or allow them again\n"
+            "  client delete --name N       forget a client\n"
+            "on a client host:\n"
+            "  client setup --server HOST:PORT --dir DIR [--name CN] [--fingerprint FP]\n"
+            "                               make this host's key and certificate, pin the\n"
+            "                               HSM's certificate, write DIR/softfm.conf\n"
+            "  client add-server (--server HOST:PORT | --socket PATH) --dir DIR\n"
+            "                               one more HSM in DIR/softfm.conf\n"
             "Without a command, softfm reads commands from its input, one a line.\n");
 }
 
@@ -68,6 +83,8 @@ static int run(tool_t *t, int argc, char **argv)
         return cmd_smfs(t, argc - 1, argv + 1);
     if (!strcmp(cmd, "audit"))
         return cmd_audit(t, argc - 1, argv + 1);
+    if (!strcmp(cmd, "client"))
+        return cmd_client(t, argc - 1, argv + 1);
     if (!strcmp(cmd, "help")) {
         usage(stdout);
         return 0;

@@ -59,5 +59,16 @@ int cmd_policy(tool_t *t, int argc, char **argv);
 int cmd_fm(tool_t *t, int argc, char **argv);
 int cmd_smfs(tool_t *t, int argc, char **argv);
 int cmd_audit(tool_t *t, int argc, char **argv);
+int cmd_client(tool_t *t, int argc, char **argv);
+
+/* The network link (clients.c, setup.c). */
+typedef struct client_args {
+    const char *name, *cert, *partition, *server, *dir, *fingerprint, *socket;
+} client_args_t;
+int client_setup(const client_args_t *a);
+int client_add_server(const client_args_t *a);
+/* The HSM's TLS certificate (*cert NULL when it has none yet): a CK_RV. */
+struct x509_st;
+int server_cert_fetch(tool_t *t, struct x509_st **cert);
 
 #endif
