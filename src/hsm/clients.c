@@ -14,7 +14,7 @@
 #include "internal.h"
 #include "net.h"
 
-#define IDENTITY_DAYS 3650
+#define IDENTITY_SECONDS (3650L * 86400L) /* ten years */
 
 int tls_identity_ensure(hsm_t *h)
 {
@@ -36,7 +36,7 @@ int tls_identity_ensure(hsm_t *h)
     snprintf(cn, sizeof cn, "softfm HSM %s", h->serial);
     pthread_mutex_unlock(&h->lock);
     rc = -1;
-    if (net_make_identity(cn, IDENTITY_DAYS, &key, &cert) == 0 &&
+    if (net_make_identity(cn, IDENTITY_SECONDS, &key, &cert) == 0 &&
         net_key_to_der(key, &k, &kl) == 0 && net_cert_to_der(cert, &c, &cl) == 0 &&
         store_tls_identity_put(h->store, k, kl, c, cl) == 0)
         rc = 0;

@@ -27,7 +27,7 @@ static int add_ext(X509 *cert, int nid, const char *value)
     return rc;
 }
 
-int net_make_identity(const char *common_name, int days, EVP_PKEY **key, X509 **cert)
+int net_make_identity(const char *common_name, long valid_s, EVP_PKEY **key, X509 **cert)
 {
     EVP_PKEY *k = EVP_EC_gen("P-256");
     X509 *x = X509_new();
@@ -47,7 +47,7 @@ int net_make_identity(const char *common_name, int days, EVP_PKEY **key, X509 **
                                     (const unsigned char *)common_name, -1, -1, 0) ||
         X509_set_subject_name(x, name) != 1 || X509_set_issuer_name(x, name) != 1 ||
         !X509_gmtime_adj(X509_getm_notBefore(x), -300) ||
-        !X509_gmtime_adj(X509_getm_notAfter(x), (long)days * 86400L) ||
+        !X509_gmtime_adj(X509_getm_notAfter(x), valid_s) ||
         X509_set_pubkey(x, k) != 1 || add_ext(x, NID_basic_constraints, "critical,CA:FALSE") ||
         add_ext(x, NID_key_usage, "critical,digitalSignature") ||
         add_ext(x, NID_subject_key_identifier, "hash") ||

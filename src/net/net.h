@@ -50,8 +50,9 @@ int net_split_hostport(const char *s, char *host, size_t cap, char *port, size_t
 /* Identities (ident.c). */
 #define NET_FP_LEN 32
 #define NET_FP_TEXT (NET_FP_LEN * 3)
-/* A new P-256 key and a self-signed certificate for it. */
-int net_make_identity(const char *common_name, int days, EVP_PKEY **key, X509 **cert);
+/* A new P-256 key and a self-signed certificate for it, valid from five
+   minutes ago for valid_s seconds. */
+int net_make_identity(const char *common_name, long valid_s, EVP_PKEY **key, X509 **cert);
 /* SHA-256 of the certificate's DER, and the same as "AB:CD:…". */
 int net_fingerprint(X509 *cert, uint8_t fp[NET_FP_LEN]);
 void net_fp_text(const uint8_t fp[NET_FP_LEN], char out[NET_FP_TEXT]);

@@ -70,6 +70,7 @@ typedef struct server_check {
 
 static int server_ex_idx = -1;
 static int conn_ex_idx = -1;
+static int pin_ex_idx = -1;
 
 static int verify_client(X509_STORE_CTX *xs, void *unused)
 {
@@ -94,16 +95,24 @@ static void free_check(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, lon
     OPENSSL_free(ptr);
 }
 
+static void free_pin(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+    (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+    X509_free(ptr);
+}
+
+static CRYPTO_ONCE indexes_once = CRYPTO_ONCE_STATIC_INIT;
+
 static void make_indexes(void)
 {
     server_ex_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, free_check);
     conn_ex_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    pin_ex_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, free_pin);
 }
 
 SSL_CTX *net_server_ctx(EVP_PKEY *key, X509 *cert, net_client_check_fn check, void *arg)
 {
-    static CRYPTO_ONCE once = CRYPTO_ONCE_STATIC_INIT;
-    if (!CRYPTO_THREAD_run_once(&once, make_indexes))
+    if (!CRYPTO_THREAD_run_once(&indexes_once, make_indexes))
         return NULL;
     SSL_CTX *ctx = ctx_common(TLS_server_method(), key, cert);
     server_check_t *chk = OPENSSL_zalloc(sizeof *chk);
@@ -126,11 +135,13 @@ SSL_CTX *net_server_ctx(EVP_PKEY *key, X509 *cert, net_client_check_fn check, vo
 
 /* The client accepts exactly the pinned certificate (any, when none is
    pinned: only `softfm client setup` does that, to fetch it). */
-static int verify_server(X509_STORE_CTX *xs, void *arg)
+static int verify_server(X509_STORE_CTX *xs, void *unused)
 {
-    X509 *pinned = arg;
+    (void)unused;
+    SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+    X509 *pinned = ssl ? SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), pin_ex_idx) : NULL;
     X509 *leaf = X509_STORE_CTX_get0_cert(xs);
-    if (!leaf)
+    if (!leaf || !ssl)
         return 0;
     if (pinned && X509_cmp(leaf, pinned) != 0) {
         X509_STORE_CTX_set_error(xs, X509_V_ERR_CERT_REJECTED);
@@ -141,12 +152,65 @@ static int verify_server(X509_STORE_CTX *xs, void *arg)
 
 SSL_CTX *net_client_ctx(EVP_PKEY *key, X509 *cert, X509 *pinned_server)
 {
+    if (!CRYPTO_THREAD_run_once(&indexes_once, make_indexes) || pin_ex_idx < 0)
+        return NULL;
     SSL_CTX *ctx = ctx_common(TLS_client_method(), key, cert);
     if (!ctx)
         return NULL;
+    /* The context keeps its own reference to the pin. */
+    if (pinned_server && (!X509_up_ref(pinned_server) ||
+                          !SSL_CTX_set_ex_data(ctx, pin_ex_idx, pinned_server))) {
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    SSL_CTX_set_cert_verify_callback(ctx, verify_server, pinned_server);
+    SSL_CTX_set_cert_verify_callback(ctx, verify_server, NULL);
     return ctx;
+}
+
+/* OpenSSL's socket BIO writes with write(2): a peer that has gone would
+   raise SIGPIPE in the host application that loaded the module. This one
+   is the socket BIO with writes made by send(2) with MSG_NOSIGNAL. */
+static BIO_METHOD *nosig_method;
+
+static int nosig_write(BIO *b, const char *buf, int len)
+{
+    int fd = -1;
+    BIO_get_fd(b, &fd);
+    BIO_clear_retry_flags(b);
+    ssize_t n = send(fd, buf, (size_t)len, MSG_NOSIGNAL);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        BIO_set_retry_write(b);
+    return (int)n;
+}
+
+static void make_nosig_method(void)
+{
+    const BIO_METHOD *sock = BIO_s_socket();
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK |
+                                     BIO_TYPE_DESCRIPTOR, "softfm socket");
+    if (!m || !BIO_meth_set_write(m, nosig_write) ||
+        !BIO_meth_set_read(m, BIO_meth_get_read(sock)) ||
+        !BIO_meth_set_ctrl(m, BIO_meth_get_ctrl(sock)) ||
+        !BIO_meth_set_create(m, BIO_meth_get_create(sock)) ||
+        !BIO_meth_set_destroy(m, BIO_meth_get_destroy(sock))) {
+        BIO_meth_free(m);
+        return;
+    }
+    nosig_method = m;
+}
+
+static bool attach_fd(SSL *ssl, int fd)
+{
+    static CRYPTO_ONCE once = CRYPTO_ONCE_STATIC_INIT;
+    if (!CRYPTO_THREAD_run_once(&once, make_nosig_method) || !nosig_method)
+        return false;
+    BIO *bio = BIO_new(nosig_method);
+    if (!bio)
+        return false;
+    BIO_set_fd(bio, fd, BIO_NOCLOSE);
+    SSL_set_bio(ssl, bio, bio);
+    return true;
 }
 
 /* Drive a handshake on a non-blocking socket until the deadline. */
@@ -193,7 +257,7 @@ int net_accept(SSL_CTX *ctx, int fd, long deadline_ms, void *conn, chan_t *c, ch
 {
     tune_socket(fd);
     SSL *ssl = SSL_new(ctx);
-    if (!ssl || !SSL_set_fd(ssl, fd) || !SSL_set_ex_data(ssl, conn_ex_idx, conn)) {
+    if (!ssl || !attach_fd(ssl, fd) || !SSL_set_ex_data(ssl, conn_ex_idx, conn)) {
         snprintf(why, cap, "out of memory");
         SSL_free(ssl);
         return -1;
@@ -255,7 +319,7 @@ int net_connect(SSL_CTX *ctx, const char *hostport, chan_t *c, X509 **peer, char
         return -1;
     tune_socket(fd);
     SSL *ssl = SSL_new(ctx);
-    if (!ssl || !SSL_set_fd(ssl, fd)) {
+    if (!ssl || !attach_fd(ssl, fd)) {
         snprintf(why, cap, "out of memory");
         SSL_free(ssl);
         close(fd);

@@ -43,14 +43,15 @@ int daemon_start(daemon_proc_t *d)
             dup2(fd, 2);
         }
         const char *wrap = getenv("SOFTFM_DAEMON_WRAPPER"); /* e.g. valgrind */
+        const char *net = d->listen[0] ? "--listen" : NULL; /* ends the list when unset */
         if (wrap && *wrap)
             execlp(wrap, wrap, "--quiet", "--error-exitcode=99", "--leak-check=full",
                    "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite", bin,
-                   "--data", d->data, "--socket", d->sock, "--foreground", "--log", log,
-                   (char *)NULL);
+                   "--data", d->data, "--socket", d->sock, "--foreground", "--log", log, net,
+                   d->listen, (char *)NULL);
         else
             execl(bin, bin, "--data", d->data, "--socket", d->sock, "--foreground", "--log",
-                  log, (char *)NULL);
+                  log, net, d->listen, (char *)NULL);
         _exit(127);
     }
     d->pid = pid;

@@ -15,6 +15,7 @@ typedef struct daemon_proc {
     char dir[128];
     char data[160];
     char sock[160];
+    char listen[64];   /* HOST:PORT for --listen, or empty */
     pid_t pid;
 } daemon_proc_t;
 

@@ -19,7 +19,7 @@
 #include "net.h"
 #include "tool.h"
 
-#define CLIENT_DAYS 3650
+#define CLIENT_SECONDS (3650L * 86400L) /* ten years */
 
 typedef struct paths {
     char dir[PATH_MAX], key[PATH_MAX + 16], cert[PATH_MAX + 16], conf[PATH_MAX + 16];
@@ -59,7 +59,7 @@ static int identity(const paths_t *p, const char *name, EVP_PKEY **key, X509 **c
         host[sizeof host - 1] = '\0';
         name = host;
     }
-    if (net_make_identity(name, CLIENT_DAYS, key, cert) || net_write_key(p->key, *key) ||
+    if (net_make_identity(name, CLIENT_SECONDS, key, cert) || net_write_key(p->key, *key) ||
         net_write_cert(p->cert, *cert))
         return fail_msg("cannot make the client identity in %s", p->dir);
     printf("made a client key and certificate (CN=%s) in %s\n", name, p->dir);
