@@ -308,8 +308,12 @@ int main(int argc, char **argv)
                 fprintf(stderr, "softfmd: at most %d --listen addresses\n", MAX_LISTEN);
                 return 2;
             }
-            listen_at[nlisten++] = optarg;
-            break;
+            if (!net_split_hostport(optarg, (char[256]){ 0 }, 256, (char[8]){ 0 }, 8)) {
+                listen_at[nlisten++] = optarg;
+                break;
+            }
+            fprintf(stderr, "softfmd: --listen wants HOST:PORT, not %s\n", optarg);
+            return 2;
         case 'l': log_path = optarg; break;
         case 'D': log_set_level(LOG_DEBUG); break;
         case 'h': usage(stdout); return 0;

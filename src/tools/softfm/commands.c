@@ -270,14 +270,15 @@ static int hsm_zeroize(tool_t *t, const sub_args_t *a)
 int cmd_hsm(tool_t *t, int argc, char **argv)
 {
     sub_args_t a;
+    if (argc >= 1 && !strcmp(argv[0], "server-cert"))
+        return hsm_server_cert(argc, argv, t);
     if (argc < 1 || parse(t, argc, argv, &a))
-        return fail_msg("usage: softfm hsm init --label L [--dev-mode] | show | zeroize [--force]"), 2;
+        return fail_msg("usage: softfm hsm init --label L [--dev-mode] | show | zeroize [--force]"
+                        " | server-cert --out FILE"), 2;
     if (!strcmp(argv[0], "init"))
         return hsm_init(t, &a);
     if (!strcmp(argv[0], "show"))
         return hsm_show(t);
-    if (!strcmp(argv[0], "server-cert"))
-        return hsm_server_cert(argc, argv, t);
     if (!strcmp(argv[0], "zeroize"))
         return hsm_zeroize(t, &a);
     return fail_msg("hsm: unknown subcommand '%s'", argv[0]), 2;
