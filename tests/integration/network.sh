@@ -82,11 +82,11 @@ expect "pkcs11-tool lists the partition" 0 "softfm partition app" -- $T -L
 grep -q "softfm admin" "$work/out" && bad "Admin Token visible" || ok "Admin Token not visible"
 expect "init token over the network" 0 "successfully initialized" -- $T --slot 1 --init-token --label netapp --so-pin 12345678
 expect "init PIN" 0 "successfully" -- $T --slot 1 --init-pin --so-pin 12345678 --pin 2468
-expect "EC key pair" 0 "EC_POINT" -- $T --slot 1 --login --pin 2468 --keypairgen --key-type EC:prime256v1 --id 07 --label netkey
+expect "RSA key pair" 0 "RSA 2048 bits" -- $T --slot 1 --login --pin 2468 --keypairgen --key-type rsa:2048 --id 07 --label netkey
 echo "signed over TLS" > "$work/msg"
-expect "sign" 0 "" -- $T --slot 1 --login --pin 2468 --sign --id 07 -m ECDSA-SHA256 --signature-format openssl -i "$work/msg" -o "$work/sig"
-$T --slot 1 --read-object --type pubkey --id 07 -o "$work/pub.der" >/dev/null 2>&1
-openssl ec -pubin -inform DER -in "$work/pub.der" -out "$work/pub.pem" 2>/dev/null
+expect "sign" 0 "" -- $T --slot 1 --login --pin 2468 --sign --id 07 -m SHA256-RSA-PKCS -i "$work/msg" -o "$work/sig"
+expect "export the public key" 0 "" -- $T --slot 1 --read-object --type pubkey --id 07 -o "$work/pub.der"
+openssl rsa -pubin -inform DER -in "$work/pub.der" -out "$work/pub.pem" 2>/dev/null
 expect "openssl verifies" 0 "Verified OK" -- openssl dgst -sha256 -verify "$work/pub.pem" -signature "$work/sig" "$work/msg"
 expect "p11tool lists the token" 0 "netapp" -- ${TOOL_ENV[@]} p11tool --provider "$M" --list-tokens
 

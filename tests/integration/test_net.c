@@ -50,7 +50,7 @@ static uint16_t free_port(const char *ip)
 
 /* An administration request: SO PIN, then strings and bytes as given. */
 static CK_RV adm(int i, uint32_t op, const char *name, const void *blob, size_t blen,
-                 const char *extra, int flag, rbuf_t *out, client_t **keep)
+                 const char *extra, int flag)
 {
     client_t *c = client_new(d[i].sock);
     client_conn_t *k;
@@ -68,16 +68,35 @@ static CK_RV adm(int i, uint32_t op, const char *name, const void *blob, size_t 
             wb_bytes(w, extra, strlen(extra));
         if (flag >= 0)
             wb_u8(w, (uint8_t)flag);
-        if (client_call(c, k, &st, &r) == CKR_OK && out)
-            *out = r;
-        if (!keep)
-            client_end(c, k);
+        (void)client_call(c, k, &st, &r);
+        client_end(c, k);
     }
-    if (keep)
-        *keep = c; /* the reply lives in the pooled connection: freed by the caller */
-    else
-        client_free(c);
+    client_free(c);
     return st;
+}
+
+/* HSM i's certificate, pinned out of band into pin_path[i]. */
+static int pin_server_cert(int i)
+{
+    client_t *c = client_new(d[i].sock);
+    client_conn_t *k;
+    wbuf_t *w;
+    rbuf_t r;
+    CK_RV st = CKR_GENERAL_ERROR;
+    X509 *x = NULL;
+    if (client_begin(c, OP_ADMIN_SERVER_CERT, &k, &w) == CKR_OK) {
+        size_t n = 0;
+        if (client_call(c, k, &st, &r) == CKR_OK && st == CKR_OK) {
+            const uint8_t *der = rb_bytes(&r, &n);
+            x = der ? net_cert_from_der(der, n) : NULL;
+        }
+        client_end(c, k);
+    }
+    client_free(c);
+    snprintf(pin_path[i], sizeof pin_path[i], "%s/server%d.crt", dir, i);
+    int rc = x && net_write_cert(pin_path[i], x) == 0 ? 0 : -1;
+    X509_free(x);
+    return rc;
 }
 
 /* A new identity in dir/NAME.key and .crt, valid for secs. */
@@ -104,7 +123,7 @@ static CK_RV register_client(int i, const char *name)
     size_t len = 0;
     assert_non_null(x);
     assert_int_equal(net_cert_to_der(x, &der, &len), 0);
-    CK_RV rv = adm(i, OP_ADMIN_CLIENT_REGISTER, name, der, len, NULL, -1, NULL, NULL);
+    CK_RV rv = adm(i, OP_ADMIN_CLIENT_REGISTER, name, der, len, NULL, -1);
     OPENSSL_free(der);
     X509_free(x);
     return rv;
@@ -112,12 +131,12 @@ static CK_RV register_client(int i, const char *name)
 
 static CK_RV assign(int i, const char *name, const char *partition, int on)
 {
-    return adm(i, OP_ADMIN_CLIENT_ASSIGN, name, NULL, 0, partition, on, NULL, NULL);
+    return adm(i, OP_ADMIN_CLIENT_ASSIGN, name, NULL, 0, partition, on);
 }
 
 static CK_RV set_revoked(int i, const char *name, int on)
 {
-    return adm(i, OP_ADMIN_CLIENT_REVOKE, name, NULL, 0, NULL, on, NULL, NULL);
+    return adm(i, OP_ADMIN_CLIENT_REVOKE, name, NULL, 0, NULL, on);
 }
 
 /* A configuration file naming these HSMs for identity name. */
@@ -250,19 +269,7 @@ static int setup(void **state)
         setenv("SOFTFM_SOCKET", d[i].sock, 1);
         if (p->C_Initialize(NULL) || hsm_setup(p, d[i].sock, &part[i]) || p->C_Finalize(NULL))
             return -1;
-        /* The HSM's certificate, pinned out of band. */
-        rbuf_t r;
-        client_t *c = NULL;
-        size_t n = 0;
-        if (adm(i, OP_ADMIN_SERVER_CERT, NULL, NULL, 0, NULL, -1, &r, &c) != CKR_OK)
-            return -1;
-        const uint8_t *der = rb_bytes(&r, &n);
-        X509 *x = der ? net_cert_from_der(der, n) : NULL;
-        snprintf(pin_path[i], sizeof pin_path[i], "%s/server%d.crt", dir, i);
-        int bad = !x || net_write_cert(pin_path[i], x);
-        X509_free(x);
-        client_free(c);
-        if (bad)
+        if (pin_server_cert(i))
             return -1;
     }
     unsetenv("SOFTFM_SOCKET");
@@ -575,7 +582,7 @@ static void test_refused_identities(void **state)
     sleep(3);
     assert_int_equal(raw_connect(0, "brief", &ch, true), -1);
     /* Registering an expired certificate is refused. */
-    assert_int_equal(adm(0, OP_ADMIN_CLIENT_DELETE, "brief", NULL, 0, NULL, -1, NULL, NULL),
+    assert_int_equal(adm(0, OP_ADMIN_CLIENT_DELETE, "brief", NULL, 0, NULL, -1),
                      CKR_OK);
     assert_int_equal(register_client(0, "brief"), CKR_ARGUMENTS_BAD);
     /* Revoked: its live connection ends, new ones are refused; reinstated,
