@@ -107,6 +107,7 @@ void client_forget(client_t *c)
         free(k);
         k = next;
     }
+    SSL_CTX_free(c->tls);
     free(c);
 }
 

@@ -98,6 +98,8 @@ static void refusal(const char *fmt, ...)
     log_warn("network: %s", msg);
 }
 
+static SSL_CTX *current_ctx(void);
+
 int netserve_listen(const char *hostport)
 {
     char host[256], port[8];
@@ -123,6 +125,10 @@ int netserve_listen(const char *hostport)
         fd = -1;
     }
     freeaddrinfo(ai);
+    /* The TLS context now, not on the first client's time (when the HSM has
+       an identity yet). */
+    if (fd >= 0)
+        SSL_CTX_free(current_ctx());
     return fd;
 }
 
