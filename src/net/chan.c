@@ -80,8 +80,10 @@ int chan_read(chan_t *c, wire_reader_t *rd, unsigned spin_us, const uint8_t **fr
 {
     if (!c->ssl)
         return wire_read(c->fd, rd, spin_us, frame, len);
-    /* Decrypting is the work; spinning on the socket buys nothing here. */
-    return wire_read_from(tls_recv, c, rd, 0, frame, len);
+    /* The same short spin as on the Unix socket: waking a sleeping thread
+       costs more than a few non-blocking reads (SSL_read on an empty
+       non-blocking socket is one recv). */
+    return wire_read_from(tls_recv, c, rd, spin_us, frame, len);
 }
 
 static int tls_write(chan_t *c, const uint8_t *p, size_t n)
