@@ -18,12 +18,15 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSOFTFM_SANITIZE=ON >/dev/nul
 cmake --build build-asan -j"$jobs"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j1 -LE no-asan)
 
-echo "== ThreadSanitizer: the core's unit tests, and softfmd under the concurrency test"
+echo "== ThreadSanitizer: the core's unit tests, softfmd under the concurrency and network tests"
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DSOFTFM_TSAN=ON >/dev/null
-cmake --build build-tsan -j"$jobs" --target test_hsm softfmd
+cmake --build build-tsan -j"$jobs" --target test_hsm softfmd softfm-fmhost
 TSAN_OPTIONS=halt_on_error=1 ./build-tsan/tests/unit/test_hsm
 SOFTFMD=build-tsan/src/server/softfmd SOFTFM_MODULE=build/src/pkcs11/libsoftfm-pkcs11.so \
   ./build/tests/integration/test_concurrency
+SOFTFMD=build-tsan/src/server/softfmd SOFTFM_MODULE=build/src/pkcs11/libsoftfm-pkcs11.so \
+  SOFTFM_HELLO_FM=build/fmsdk/samples/hello.bin TSAN_OPTIONS=halt_on_error=1 \
+  ./build/tests/integration/test_net
 
 echo "== fuzz the request decoder briefly"
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DSOFTFM_FUZZ=ON -DSOFTFM_TESTS=OFF >/dev/null

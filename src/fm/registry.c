@@ -798,7 +798,10 @@ enum fm_result fm_load(fm_registry_t *r, const uint8_t *img, size_t n, bool dev,
     }
     if (res == FMR_OK) {
         f->refs++;
-        pthread_mutex_lock(&f->lock);
+        /* The FM is new, so its lock is free; taking it with trylock does
+           not put f->lock after r->lock (elsewhere f->lock comes first). */
+        if (pthread_mutex_trylock(&f->lock))
+            abort();
     }
     pthread_mutex_unlock(&r->lock);
     if (res)
