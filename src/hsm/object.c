@@ -352,6 +352,22 @@ static void leave_change(hsm_t *h, session_t *s, bool locked_w)
     pthread_mutex_unlock(&h->lock);
 }
 
+/* What a destroy or a change of a found object needs (h->lock held): that
+   it is still there, a read/write session for a token object, the HSM SO
+   for the Admin Token's, and the object's own CKA_DESTROYABLE or
+   CKA_MODIFIABLE. */
+static CK_RV change_allowed_locked(hsm_t *h, const session_t *s, CK_OBJECT_HANDLE oh,
+                                   const object_t *o, CK_USER_TYPE who, CK_ATTRIBUTE_TYPE may)
+{
+    if (hmap_get(&h->objects, oh) != o)
+        return CKR_OBJECT_HANDLE_INVALID;
+    if (o->on_token && !(s->flags & CKF_RW_SESSION))
+        return CKR_SESSION_READ_ONLY;
+    if (admin_guarded(o, who))
+        return CKR_USER_NOT_LOGGED_IN;
+    return obj_bool(o, may, true) ? CKR_OK : CKR_ACTION_PROHIBITED;
+}
+
 CK_RV hsm_destroy_object(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, CK_OBJECT_HANDLE oh)
 {
     session_t *s;
@@ -367,14 +383,7 @@ CK_RV hsm_destroy_object(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle, CK_OB
     char audited[160] = "";
     if (rv == CKR_OK) {
         pthread_mutex_lock(&h->lock);
-        if (hmap_get(&h->objects, oh) != o)
-            rv = CKR_OBJECT_HANDLE_INVALID;
-        else if (o->on_token && !(s->flags & CKF_RW_SESSION))
-            rv = CKR_SESSION_READ_ONLY;
-        else if (admin_guarded(o, who))
-            rv = CKR_USER_NOT_LOGGED_IN;
-        else if (!obj_bool(o, CKA_DESTROYABLE, true))
-            rv = CKR_ACTION_PROHIBITED;
+        rv = change_allowed_locked(h, s, oh, o, who, CKA_DESTROYABLE);
         if (rv == CKR_OK) {
             on_token = o->on_token;
             if (on_token && o->tok->rec.id == 0)
@@ -418,15 +427,8 @@ CK_RV hsm_set_attribute_value(hsm_t *h, app_id_t app, CK_SESSION_HANDLE handle,
     if (rv)
         goto out;
     pthread_mutex_lock(&h->lock);
-    if (hmap_get(&h->objects, oh) != o)
-        rv = CKR_OBJECT_HANDLE_INVALID;
-    else if (o->on_token && !(s->flags & CKF_RW_SESSION))
-        rv = CKR_SESSION_READ_ONLY;
-    else if (admin_guarded(o, who))
-        rv = CKR_USER_NOT_LOGGED_IN;
-    else if (!obj_bool(o, CKA_MODIFIABLE, true))
-        rv = CKR_ACTION_PROHIBITED;
-    else if ((rv = attrs_check_change(o, t, n, who, false)) == CKR_OK)
+    rv = change_allowed_locked(h, s, oh, o, who, CKA_MODIFIABLE);
+    if (rv == CKR_OK && (rv = attrs_check_change(o, t, n, who, false)) == CKR_OK)
         rv = attrs_clone(o, &tmp);
     if (rv == CKR_OK) {
         tmp.handle = o->handle;
