@@ -17,8 +17,9 @@
  *
  * Against floods of connections that never finish a handshake: at most
  * PENDING_MAX handshakes at once, PENDING_PER_PEER from one address, each
- * bounded in time. Connections beyond are closed at once; refusals are
- * logged, at most LOG_BURST a second.
+ * bounded in time. Connections beyond are closed at once. A registered
+ * client holds at most CONNS_PER_CLIENT connections. Refusals are logged,
+ * at most LOG_BURST a second.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -37,6 +38,7 @@
 
 #define PENDING_MAX 128
 #define PENDING_PER_PEER 16
+#define CONNS_PER_CLIENT 256    /* of the daemon's 1024: one client cannot take all */
 #define LOG_BURST 20
 #define APP_FIRST 0x40000000u   /* above any process id; FMs use 0xFFFFFFFF */
 #define APP_LAST 0x7FFFFFFFu
@@ -134,11 +136,21 @@ int netserve_listen(const char *hostport)
 
 /* ---- AppIds of network processes ---- */
 
+/* The AppId of (client, process), with one more connection on it; 0 when
+   the client has CONNS_PER_CLIENT connections already (*full set) or memory
+   ran out. */
 static app_id_t app_take(const uint8_t fp[NET_FP_LEN], uint64_t pid,
-                         const uint8_t instance[INSTANCE_LEN])
+                         const uint8_t instance[INSTANCE_LEN], bool *full)
 {
     app_id_t app = 0;
+    unsigned conns = 0;
     pthread_mutex_lock(&net.lock);
+    for (net_app_t *a = net.apps; a; a = a->next)
+        if (!memcmp(a->fp, fp, NET_FP_LEN))
+            conns += a->refs;
+    *full = conns >= CONNS_PER_CLIENT;
+    if (*full)
+        goto out;
     for (net_app_t *a = net.apps; a; a = a->next)
         if (a->pid == pid && !memcmp(a->fp, fp, NET_FP_LEN) &&
             !memcmp(a->instance, instance, INSTANCE_LEN)) {
@@ -328,9 +340,14 @@ static bool hello(conn_t *c)
     }
     wb_u32(&w, version == PROTO_VERSION ? CKR_OK : CKR_DEVICE_ERROR);
     if (version == PROTO_VERSION) {
-        c->app = app_take(c->fp, pid, instance);
+        bool full = false;
+        c->app = app_take(c->fp, pid, instance, &full);
         if (!c->app) {
-            snprintf(c->why, sizeof c->why, "out of memory");
+            if (full)
+                snprintf(c->why, sizeof c->why, "client %s has %d connections already",
+                         c->client, CONNS_PER_CLIENT);
+            else
+                snprintf(c->why, sizeof c->why, "out of memory");
             goto out;
         }
     }

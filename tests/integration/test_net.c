@@ -694,6 +694,35 @@ static void test_slow_and_flooding_peers(void **state)
     chan_close(&ch);
 }
 
+/* One registered client cannot take every connection the HSM has. */
+static void test_connections_per_client(void **state)
+{
+    (void)state;
+    enum { CAP = 256 };
+    static chan_t many[CAP];
+    int n = 0;
+    while (n < CAP && raw_connect(0, "c2", &many[n], true) == 0)
+        n++;
+    assert_int_equal(n, CAP);
+    chan_t one;
+    assert_int_equal(raw_connect(0, "c2", &one, true), -1);
+    assert_true(log_has(0, "client c2 has 256 connections already"));
+    /* Another client is not held back by it. */
+    assert_int_equal(raw_connect(0, "c1", &one, true), 0);
+    chan_close(&one);
+    for (int i = 0; i < n; i++)
+        chan_close(&many[i]);
+    /* Its connections gone, it is let in again (the HSM sees them go). */
+    int rc = -1;
+    for (int tries = 0; tries < 50 && rc; tries++) {
+        rc = raw_connect(0, "c2", &one, true);
+        if (rc)
+            usleep(100 * 1000);
+    }
+    assert_int_equal(rc, 0);
+    chan_close(&one);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN); /* the plain-TCP probes write to closed sockets */
@@ -705,6 +734,7 @@ int main(void)
         cmocka_unit_test(test_administration_is_local_only),
         cmocka_unit_test(test_refused_identities),
         cmocka_unit_test(test_slow_and_flooding_peers),
+        cmocka_unit_test(test_connections_per_client),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
