@@ -12,10 +12,14 @@
 
 static const uint8_t tls_aad[] = "softfm tls identity";
 
-/* Run one statement with bound values to its end. 0, 1 on a constraint
-   (a duplicate), -1 on any other failure. */
+/* What a statement must do to count as done. */
+enum want { ANY, CHANGE };
+
+/* Run one statement with bound values to its end. 0; 1 on a constraint (a
+   duplicate), or when it had to change a row and found none; -1 on any
+   other failure. */
 static int exec_bound(store_t *s, const char *sql, int (*bind)(sqlite3_stmt *, const void *),
-                      const void *arg)
+                      const void *arg, enum want want)
 {
     const uint8_t *master;
     store_lock(s);
@@ -27,8 +31,8 @@ static int exec_bound(store_t *s, const char *sql, int (*bind)(sqlite3_stmt *, c
         rc = r == SQLITE_DONE ? 0 : (r & 0xff) == SQLITE_CONSTRAINT ? 1 : -1;
         if (rc < 0)
             log_err("store write failed: %s", sqlite3_errmsg(db));
-        else if (rc == 0 && sqlite3_changes(db) == 0 && strncmp(sql, "INSERT", 6))
-            rc = 1; /* an UPDATE or DELETE that found nothing */
+        else if (rc == 0 && want == CHANGE && sqlite3_changes(db) == 0)
+            rc = 1;
     }
     sqlite3_finalize(st);
     store_unlock(s);
@@ -65,7 +69,7 @@ int store_tls_identity_put(store_t *s, const uint8_t *key, size_t key_len, const
     identity_args_t a = { sealed, key_len + SEAL_OVERHEAD, cert, cert_len };
     if (rc == 0)
         rc = exec_bound(s, "INSERT OR REPLACE INTO tls_identity(id, key, cert) VALUES (1, ?1, ?2)",
-                        bind_identity, &a);
+                        bind_identity, &a, ANY);
     free(sealed);
     return rc ? -1 : 0;
 }
@@ -138,7 +142,7 @@ int store_client_put(store_t *s, const store_client_t *c)
     return exec_bound(s,
                       "INSERT INTO clients(name, fp, cert, revoked, created)"
                       " VALUES (?1, ?2, ?3, ?4, ?5)",
-                      bind_client, c);
+                      bind_client, c, ANY);
 }
 
 static int bind_name(sqlite3_stmt *st, const void *arg)
@@ -148,11 +152,11 @@ static int bind_name(sqlite3_stmt *st, const void *arg)
 
 int store_client_delete(store_t *s, const char *name)
 {
-    int rc = exec_bound(s, "DELETE FROM clients WHERE name = ?1", bind_name, name);
-    if (rc == 0 &&
-        exec_bound(s, "DELETE FROM client_partitions WHERE name = ?1", bind_name, name) < 0)
-        rc = -1;
-    return rc;
+    /* Its assignments first: should the second step fail, a client is left
+       with none, never assignments waiting for the next client of its name. */
+    if (exec_bound(s, "DELETE FROM client_partitions WHERE name = ?1", bind_name, name, ANY))
+        return -1;
+    return exec_bound(s, "DELETE FROM clients WHERE name = ?1", bind_name, name, CHANGE);
 }
 
 typedef struct name_int {
@@ -170,7 +174,8 @@ static int bind_name_int(sqlite3_stmt *st, const void *arg)
 int store_client_set_revoked(store_t *s, const char *name, int revoked)
 {
     name_int_t a = { name, revoked != 0 };
-    return exec_bound(s, "UPDATE clients SET revoked = ?2 WHERE name = ?1", bind_name_int, &a);
+    return exec_bound(s, "UPDATE clients SET revoked = ?2 WHERE name = ?1", bind_name_int, &a,
+                      CHANGE);
 }
 
 int store_client_assign(store_t *s, const char *name, uint32_t token_id, int assigned)
@@ -179,7 +184,7 @@ int store_client_assign(store_t *s, const char *name, uint32_t token_id, int ass
     return exec_bound(s,
                       assigned ? "INSERT INTO client_partitions(name, token_id) VALUES (?1, ?2)"
                                : "DELETE FROM client_partitions WHERE name = ?1 AND token_id = ?2",
-                      bind_name_int, &a);
+                      bind_name_int, &a, assigned ? ANY : CHANGE);
 }
 
 int store_client_load_all(store_t *s, int (*cb)(void *ctx, const store_client_t *c), void *ctx)

@@ -137,8 +137,10 @@ typedef struct store_client {
 } store_client_t;
 /* 1 when the name or the certificate is registered already. */
 int store_client_put(store_t *s, const store_client_t *c);
+/* 1 when there is no client of that name. */
 int store_client_delete(store_t *s, const char *name);
 int store_client_set_revoked(store_t *s, const char *name, int revoked);
+/* 1 when it was assigned (or not) already. */
 int store_client_assign(store_t *s, const char *name, uint32_t token_id, int assigned);
 int store_client_load_all(store_t *s, int (*cb)(void *ctx, const store_client_t *c), void *ctx);
 int store_client_partitions(store_t *s, int (*cb)(void *ctx, const char *name, uint32_t token),
