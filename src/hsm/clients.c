@@ -46,9 +46,21 @@ int tls_identity_ensure(hsm_t *h)
     OPENSSL_free(c);
     EVP_PKEY_free(key);
     X509_free(cert);
-    if (rc == 0)
+    if (rc == 0) {
+        pthread_mutex_lock(&h->lock);
+        h->tls_gen++;
+        pthread_mutex_unlock(&h->lock);
         log_info("made the HSM's TLS identity");
+    }
     return rc;
+}
+
+unsigned hsm_tls_generation(hsm_t *h)
+{
+    pthread_mutex_lock(&h->lock);
+    unsigned g = h->tls_gen;
+    pthread_mutex_unlock(&h->lock);
+    return g;
 }
 
 int hsm_tls_identity(hsm_t *h, EVP_PKEY **key, X509 **cert)

@@ -454,6 +454,7 @@ CK_RV hsm_admin_zeroize(hsm_t *h, const CK_UTF8CHAR *so_pin, CK_ULONG len)
     if (store_wipe(h->store) || (load_settings(h), make_admin_token(h)))
         rv = CKR_DEVICE_ERROR;
     h->next_object = 1;
+    h->tls_gen++; /* the TLS identity went with the store */
     pthread_mutex_unlock(&h->lock);
     pthread_mutex_unlock(&h->wlock);
     log_info("the HSM was zeroized");

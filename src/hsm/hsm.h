@@ -203,6 +203,8 @@ int hsm_admin_cert_by_label(hsm_t *h, const char *label, size_t len, uint8_t sha
 /* The network link (clients.c). The HSM's TLS key and certificate, made
    when the HSM is initialised: 0, 1 when there are none (not initialised). */
 int hsm_tls_identity(hsm_t *h, EVP_PKEY **key, X509 **cert);
+/* A number that changes whenever the identity is made or erased. */
+unsigned hsm_tls_generation(hsm_t *h);
 
 #define HSM_CLIENT_SLOTS_MAX 64
 typedef struct hsm_client_info {

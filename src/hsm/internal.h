@@ -147,6 +147,7 @@ struct hsm {
     token_t *graveyard;
     CK_ULONG next_session;
     CK_ULONG next_object;
+    unsigned tls_gen;          /* the TLS identity's generation (clients.c) */
 };
 
 /* hsm.c */

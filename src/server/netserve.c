@@ -61,7 +61,7 @@ typedef struct pending_peer {
 static struct {
     pthread_mutex_t lock;
     SSL_CTX *ctx;               /* for the identity below */
-    uint8_t ctx_fp[NET_FP_LEN];
+    unsigned ctx_gen;           /* the identity's generation it was made for */
     pending_peer_t peers[PENDING_MAX];
     unsigned pending;
     net_app_t *apps;
@@ -233,30 +233,36 @@ static bool check_client(void *arg, void *connp, X509 *cert)
 }
 
 /* The context for the HSM's current identity (made at hsm init, new after
-   a zeroize and init), with a reference for the caller. */
+   a zeroize and init), with a reference for the caller. The key is read
+   from the store only when the identity's generation has changed, not for
+   every connection. */
 static SSL_CTX *current_ctx(void)
 {
-    EVP_PKEY *key = NULL;
-    X509 *cert = NULL;
-    uint8_t fp[NET_FP_LEN];
+    /* Read before the identity: a change in between makes the next
+       connection load it again, never keeps a stale one. */
+    unsigned gen = hsm_tls_generation(srv_hsm());
     SSL_CTX *ctx = NULL;
-    if (hsm_tls_identity(srv_hsm(), &key, &cert) || net_fingerprint(cert, fp))
-        goto out;
     pthread_mutex_lock(&net.lock);
-    if (!net.ctx || memcmp(fp, net.ctx_fp, sizeof fp)) {
-        SSL_CTX *fresh = net_server_ctx(key, cert, check_client, NULL);
-        if (fresh) {
-            SSL_CTX_free(net.ctx);
-            net.ctx = fresh;
-            memcpy(net.ctx_fp, fp, sizeof fp);
-        }
-    }
-    if (net.ctx && !memcmp(fp, net.ctx_fp, sizeof fp) && SSL_CTX_up_ref(net.ctx))
+    if (net.ctx && net.ctx_gen == gen && SSL_CTX_up_ref(net.ctx))
         ctx = net.ctx;
     pthread_mutex_unlock(&net.lock);
-out:
+    if (ctx)
+        return ctx;
+    EVP_PKEY *key = NULL;
+    X509 *cert = NULL;
+    if (hsm_tls_identity(srv_hsm(), &key, &cert) == 0)
+        ctx = net_server_ctx(key, cert, check_client, NULL);
     EVP_PKEY_free(key);
     X509_free(cert);
+    if (!ctx)
+        return NULL;
+    pthread_mutex_lock(&net.lock);
+    SSL_CTX_free(net.ctx);
+    net.ctx = ctx;
+    net.ctx_gen = gen;
+    if (!SSL_CTX_up_ref(ctx))
+        ctx = NULL;
+    pthread_mutex_unlock(&net.lock);
     return ctx;
 }
 

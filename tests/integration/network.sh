@@ -134,5 +134,19 @@ expect "delete" 0 "deleted" -- hsm 2 client delete host1
 expect "deleted: gone from the list" 0 "no clients registered" -- hsm 2 client list
 expect "audit has the registry" 0 "client register host1" -- hsm 1 audit show
 
+# --- zeroize and init: a new certificate, served at once; the old pin refuses it
+hsm 2 hsm zeroize --force >/dev/null
+expect "zeroized: no certificate" 1 "no certificate" -- hsm 2 hsm server-cert --out "$work/gone.crt"
+hsm 2 hsm init --label again >/dev/null
+fpB2=$(hsm 2 hsm show | sed -n 's/^  SHA-256 *//p')
+[ -n "$fpB2" ] && [ "$fpB2" != "$fpB" ] && ok "a new certificate after zeroize" || bad "certificate after zeroize"
+expect "the HSM serves the new certificate" 0 "SHA-256 $fpB2" -- \
+  "$SOFTFM_BIN" client setup --server "$B" --dir "$work/c2" --fingerprint "$fpB2"
+hsm 2 client register --name host1 --cert "$work/c/client.crt" >/dev/null
+hsm 2 partition create --name app >/dev/null
+hsm 2 client assign --name host1 --partition app >/dev/null
+expect "the old pin refuses it" 0 "" -- $T -L
+[ "$(grep -c '^Slot' "$work/out")" = 1 ] && ok "only A's slot with B's old pin" || bad "old pin accepted"
+
 echo "network: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
