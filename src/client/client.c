@@ -218,33 +218,52 @@ static CK_RV connect_new(client_t *c, client_conn_t **out)
     return CKR_OK;
 }
 
-client_t *client_open(const client_config_t *cfg, size_t i, char *err, size_t cap)
+/* The configuration's HSM number i: CKR_HOST_MEMORY, or CKR_GENERAL_ERROR
+   when a network HSM's files do not read or do not make a TLS identity. */
+static CK_RV client_open(const client_config_t *cfg, size_t i, client_t **out)
 {
-    if (i >= cfg->n) {
-        snprintf(err, cap, "no HSM %zu", i);
-        return NULL;
-    }
     const client_hsm_t *hc = &cfg->hsm[i];
     client_t *c = client_new(hc->addr);
-    if (!c || !hc->tls)
-        return c;
+    *out = c;
+    if (!c)
+        return CKR_HOST_MEMORY;
+    if (!hc->tls)
+        return CKR_OK;
     EVP_PKEY *key = net_read_key(cfg->client_key);
     X509 *cert = net_read_cert(cfg->client_cert);
     X509 *pin = net_read_cert(hc->server_cert);
-    if (!key || !cert || !pin)
-        snprintf(err, cap, "cannot read %s", !key ? cfg->client_key
-                                              : !cert ? cfg->client_cert : hc->server_cert);
-    else if (!(c->tls = net_client_ctx(key, cert, pin)))
-        snprintf(err, cap, "%s and %s do not make a TLS identity", cfg->client_key,
-                 cfg->client_cert);
+    if (key && cert && pin)
+        c->tls = net_client_ctx(key, cert, pin);
     EVP_PKEY_free(key);
     X509_free(cert);
     X509_free(pin);
-    if (!c->tls) {
-        client_free(c);
-        return NULL;
+    if (c->tls)
+        return CKR_OK;
+    client_free(c);
+    *out = NULL;
+    return CKR_GENERAL_ERROR;
+}
+
+CK_RV client_open_all(client_t *out[CLIENT_MAX_HSMS], unsigned *n)
+{
+    client_config_t *cfg = calloc(1, sizeof *cfg);
+    char err[256];
+    CK_RV rv = CKR_OK;
+    *n = 0;
+    if (!cfg)
+        return CKR_HOST_MEMORY;
+    if (client_config_load(cfg, err, sizeof err))
+        rv = CKR_GENERAL_ERROR;
+    for (size_t i = 0; rv == CKR_OK && i < cfg->n; i++)
+        if ((rv = client_open(cfg, i, &out[i])) == CKR_OK)
+            (*n)++;
+    free(cfg);
+    if (rv) {
+        for (unsigned i = 0; i < *n; i++)
+            client_free(out[i]);
+        *n = 0;
     }
-    return c;
+    return rv;
 }
 
 bool client_is_remote(const client_t *c)

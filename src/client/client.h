@@ -49,9 +49,11 @@ void client_socket_path(char *buf, size_t cap);
 
 /* A pool of connections to one local HSM. */
 client_t *client_new(const char *socket_path);
-/* To the configuration's HSM number i, local or network; NULL with a
-   reason when its files cannot be read. */
-client_t *client_open(const client_config_t *cfg, size_t i, char *err, size_t cap);
+/* A pool for every HSM of the configuration (client_config_load), in its
+   order: CKR_OK with their number in *n; CKR_HOST_MEMORY; or
+   CKR_GENERAL_ERROR when the configuration, or a network HSM's key or
+   certificates, do not read (nothing is kept then). */
+CK_RV client_open_all(client_t *out[CLIENT_MAX_HSMS], unsigned *n);
 /* Whether it is a network HSM, and its address. */
 bool client_is_remote(const client_t *c);
 const char *client_addr(const client_t *c);

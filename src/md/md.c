@@ -59,24 +59,14 @@ MD_RV MD_Initialize(void)
         md.ready = false;
     }
     if (!md.ready) {
-        client_config_t *cfg = calloc(1, sizeof *cfg);
-        char err[256];
-        if (!cfg)
+        unsigned n = 0;
+        CK_RV crv = client_open_all(md.hsm, &n);
+        md.n = n;
+        if (crv == CKR_HOST_MEMORY)
             rv = MDR_INSUFFICIENT_RESOURCES;
-        else if (client_config_load(cfg, err, sizeof err))
-            rv = MDR_UNSUCCESSFUL; /* a configuration that does not read */
-        for (size_t i = 0; rv == MDR_OK && i < cfg->n; i++) {
-            if (!(md.hsm[i] = client_open(cfg, i, err, sizeof err)))
-                rv = MDR_UNSUCCESSFUL;
-            else
-                md.n++;
-        }
-        free(cfg);
-        if (rv) {
-            for (uint32_t i = 0; i < md.n; i++)
-                client_free(md.hsm[i]);
-            md.n = 0;
-        } else {
+        else if (crv)
+            rv = MDR_UNSUCCESSFUL; /* the configuration or its files do not read */
+        else {
             md.ready = true;
             md.pid = getpid();
         }

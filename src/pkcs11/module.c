@@ -177,26 +177,9 @@ CK_RV C_Initialize(CK_VOID_PTR pInitArgs)
     if (mod.initialized && mod.pid == getpid()) {
         rv = CKR_CRYPTOKI_ALREADY_INITIALIZED;
     } else {
-        client_config_t *cfg = calloc(1, sizeof *cfg);
-        char err[256];
-        if (!cfg)
-            rv = CKR_HOST_MEMORY;
-        else if (client_config_load(cfg, err, sizeof err))
-            rv = CKR_GENERAL_ERROR; /* a configuration that does not read */
-        mod.nhsm = 0;
-        for (size_t i = 0; rv == CKR_OK && cfg && i < cfg->n; i++) {
-            if (!(mod.hsm[i] = client_open(cfg, i, err, sizeof err)))
-                rv = CKR_GENERAL_ERROR; /* its key or certificates do not read */
-            else
-                mod.nhsm++;
-        }
-        free(cfg);
+        rv = client_open_all(mod.hsm, &mod.nhsm);
         p11_ops_forget_all();
-        if (rv) {
-            for (unsigned i = 0; i < mod.nhsm; i++)
-                client_free(mod.hsm[i]);
-            mod.nhsm = 0;
-        } else {
+        if (rv == CKR_OK) {
             mod.initialized = true;
             mod.pid = getpid();
         }
