@@ -89,7 +89,7 @@ static CK_RV store_rc(int rc, CK_RV exists)
 }
 
 CK_RV hsm_client_register(hsm_t *h, const CK_UTF8CHAR *so_pin, CK_ULONG len, const char *name,
-                          const uint8_t *der, size_t der_len)
+                          const uint8_t *der, size_t der_len, uint8_t fp[32])
 {
     CK_RV rv = hsm_admin_check(h, so_pin, len);
     if (rv)
@@ -112,6 +112,7 @@ CK_RV hsm_client_register(hsm_t *h, const CK_UTF8CHAR *so_pin, CK_ULONG len, con
     X509_free(x);
     if (rv)
         return rv;
+    memcpy(fp, c.fp, sizeof c.fp);
     return store_rc(store_client_put(h->store, &c), SFM_R_EXISTS);
 }
 
@@ -218,11 +219,6 @@ CK_RV hsm_client_assign(hsm_t *h, const CK_UTF8CHAR *so_pin, CK_ULONG len, const
 int hsm_client_lookup(hsm_t *h, const uint8_t fp[32], hsm_client_info_t *out)
 {
     return client_find(h, NULL, fp, out);
-}
-
-int hsm_client_get(hsm_t *h, const char *name, hsm_client_info_t *out)
-{
-    return client_find(h, name, NULL, out);
 }
 
 typedef struct list_ctx {

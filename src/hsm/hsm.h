@@ -219,9 +219,10 @@ typedef struct hsm_client_info {
     size_t nslots;
 } hsm_client_info_t;
 
-/* The HSM SO's changes; each checks the SO PIN. A certificate is DER. */
+/* The HSM SO's changes; each checks the SO PIN. A certificate is DER;
+   register gives its SHA-256 in fp. */
 CK_RV hsm_client_register(hsm_t *h, const CK_UTF8CHAR *so_pin, CK_ULONG len, const char *name,
-                          const uint8_t *der, size_t der_len);
+                          const uint8_t *der, size_t der_len, uint8_t fp[32]);
 CK_RV hsm_client_delete(hsm_t *h, const CK_UTF8CHAR *so_pin, CK_ULONG len, const char *name);
 CK_RV hsm_client_revoke(hsm_t *h, const CK_UTF8CHAR *so_pin, CK_ULONG len, const char *name,
                         bool revoked);
@@ -229,9 +230,8 @@ CK_RV hsm_client_assign(hsm_t *h, const CK_UTF8CHAR *so_pin, CK_ULONG len, const
                         const char *partition, bool assigned);
 /* Every client; free *list. */
 CK_RV hsm_client_list(hsm_t *h, hsm_client_info_t **list, size_t *n);
-/* The client with this certificate hash, or this name: 0, 1 when none. */
+/* The client with this certificate hash: 0, 1 when none. */
 int hsm_client_lookup(hsm_t *h, const uint8_t fp[32], hsm_client_info_t *out);
-int hsm_client_get(hsm_t *h, const char *name, hsm_client_info_t *out);
 
 /* Append to the audit log a change app made (printf-style; no secrets). */
 void hsm_audit(hsm_t *h, app_id_t app, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -41,13 +41,12 @@ static CK_RV op_register(req_t *q)
         return CKR_ARGUMENTS_BAD;
     if (!named)
         return SFM_R_BAD_NAME;
-    CK_RV rv = hsm_client_register(q->h, pin, pin_len, name, der, der_len);
+    uint8_t fp[NET_FP_LEN];
+    CK_RV rv = hsm_client_register(q->h, pin, pin_len, name, der, der_len, fp);
     if (rv == CKR_OK) {
-        hsm_client_info_t c;
-        char fp[NET_FP_TEXT] = "?";
-        if (hsm_client_get(q->h, name, &c) == 0)
-            net_fp_text(c.fp, fp);
-        hsm_audit(q->h, q->app, "client register %s (certificate SHA-256 %s)", name, fp);
+        char text[NET_FP_TEXT];
+        net_fp_text(fp, text);
+        hsm_audit(q->h, q->app, "client register %s (certificate SHA-256 %s)", name, text);
     }
     return rv;
 }
