@@ -10,7 +10,7 @@
 # Needs BUILD_DIR, SOFTFMD.
 set -u
 work=$(mktemp -d /tmp/softfm-life.XXXXXX)
-passed=0 failed=0 refusals=0
+refusals=0
 stop_all() {
   for h in dev target prod; do
     [ -f "$work/$h/softfmd.lock" ] && kill "$(head -n1 "$work/$h/softfmd.lock")" 2>/dev/null
@@ -18,12 +18,7 @@ stop_all() {
 }
 cleanup() { stop_all; rm -rf "$work"; }
 trap cleanup EXIT
-ok() { passed=$((passed + 1)); echo "ok: $1"; }
-bad() { failed=$((failed + 1)); echo "FAILED: $1"; [ -f "$work/out" ] && sed 's/^/    /' "$work/out" | head -30; }
-check() {
-  local name=$1 pattern=$2; shift 2
-  "$@" >"$work/out" 2>&1 && { [ -z "$pattern" ] || grep -qE -- "$pattern" "$work/out"; } && ok "$name" || bad "$name"
-}
+. "$(dirname "$0")/checks.sh"
 
 cmake --install "$BUILD_DIR" --prefix "$work/prefix" >/dev/null || { echo "install failed"; exit 1; }
 bin="$work/prefix/bin"

@@ -8,20 +8,11 @@ set -u
 work=$(mktemp -d /tmp/softfm-net.XXXXXX)
 export SOFTFM_SO_PIN=hsm-so-pin
 M="$SOFTFM_MODULE"
-passed=0 failed=0
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
+. "$(dirname "$0")/checks.sh"
 
-ok() { passed=$((passed + 1)); echo "ok: $1"; }
-bad() { failed=$((failed + 1)); echo "FAILED: $1"; [ -f "$work/out" ] && sed 's/^/    /' "$work/out" | head -20; }
-expect() {
-  local name=$1 code=$2 pattern=$3; shift 4
-  "$@" >"$work/out" 2>&1; local rc=$?
-  if [ "$rc" -ne "$code" ]; then bad "$name (exit $rc, wanted $code)"; return; fi
-  if [ -n "$pattern" ] && ! grep -qE -- "$pattern" "$work/out"; then bad "$name (no line matching '$pattern')"; return; fi
-  ok "$name"
-}
 TOOL_ENV=()
 [ -n "${SOFTFM_PRELOAD:-}" ] && TOOL_ENV=(env LD_PRELOAD="$SOFTFM_PRELOAD" ASAN_OPTIONS=detect_leaks=0)
 

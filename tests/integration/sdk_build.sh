@@ -8,12 +8,9 @@
 set -u
 work=$(mktemp -d /tmp/softfm-sdk.XXXXXX)
 export SOFTFM_SOCKET="$work/s.sock" SOFTFM_SO_PIN=sdk-so-pin
-passed=0 failed=0
 cleanup() { [ -f "$work/data/softfmd.lock" ] && kill "$(head -n1 "$work/data/softfmd.lock")" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
-ok() { passed=$((passed + 1)); echo "ok: $1"; }
-bad() { failed=$((failed + 1)); echo "FAILED: $1"; [ -f "$work/out" ] && sed 's/^/    /' "$work/out" | head -30; }
-check() { local name=$1 pattern=$2; shift 2; "$@" >"$work/out" 2>&1 && grep -qE -- "$pattern" "$work/out" && ok "$name" || bad "$name"; }
+. "$(dirname "$0")/checks.sh"
 
 cmake --install "$BUILD_DIR" --prefix "$work/prefix" >/dev/null || { echo "install failed"; exit 1; }
 sdk="$work/prefix/share/softfm/fmsdk"
@@ -26,12 +23,12 @@ for l in libethsm.so libcryptoki.so libCryptoki2_64.so; do
 done
 cp -r "$sdk/samples/hello" "$sdk/samples/sg" "$sdk/samples/stream" "$sdk/samples/login" \
       "$sdk/samples/crypto" "$sdk/samples/custodian" "$sdk/samples/restrict" "$sdk/samples/xorsign" "$work/"
-check "hello: Luna-style make" "" make -C "$work/hello" FMSDK="$sdk"
+check "hello: Luna-style make" "." make -C "$work/hello" FMSDK="$sdk"
 for s in stream login crypto custodian restrict xorsign; do
-  check "$s: Luna-style make" "" make -C "$work/$s" FMSDK="$sdk"
+  check "$s: Luna-style make" "." make -C "$work/$s" FMSDK="$sdk"
 done
-check "sg: PTK-style make, the FM" "" make -C "$work/sg" FMDIR="$sdk"
-check "sg: PTK-style make, the host program" "" make -C "$work/sg" CONSOLE=1 FMDIR="$sdk"
+check "sg: PTK-style make, the FM" "." make -C "$work/sg" FMDIR="$sdk"
+check "sg: PTK-style make, the host program" "." make -C "$work/sg" CONSOLE=1 FMDIR="$sdk"
 img="$work/hello/bin-$(uname -m)/hello.bin"
 readelf -d "$img" | grep -q NEEDED && bad "hello.bin imports nothing" || ok "hello.bin imports nothing"
 

@@ -7,20 +7,10 @@ work=$(mktemp -d /tmp/softfm-3p.XXXXXX)
 export SOFTFM_SOCKET="$work/s.sock"
 export SOFTFM_SO_PIN=hsm-so-pin
 M="$SOFTFM_MODULE"
-passed=0 failed=0
 cleanup() { [ -n "${dpid:-}" ] && kill "$dpid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
+. "$(dirname "$0")/checks.sh"
 
-ok() { passed=$((passed + 1)); echo "ok: $1"; }
-bad() { failed=$((failed + 1)); echo "FAILED: $1"; [ -f "$work/out" ] && sed 's/^/    /' "$work/out" | head -20; }
-# expect NAME EXIT-CODE PATTERN -- command...: the exit code and a line of output
-expect() {
-  local name=$1 code=$2 pattern=$3; shift 4
-  "$@" >"$work/out" 2>&1; local rc=$?
-  if [ "$rc" -ne "$code" ]; then bad "$name (exit $rc, wanted $code)"; return; fi
-  if [ -n "$pattern" ] && ! grep -qE -- "$pattern" "$work/out"; then bad "$name (no line matching '$pattern')"; return; fi
-  ok "$name"
-}
 
 "$SOFTFMD" --data "$work/data" --socket "$SOFTFM_SOCKET" --foreground --log "$work/d.log" &
 dpid=$!

@@ -11,8 +11,6 @@
 #include "net.h"
 #include "tool.h"
 
-#define PIN_MAX 256
-
 static const char usage_text[] =
     "usage: softfm client register --name NAME --cert FILE\n"
     "       softfm client list\n"
@@ -69,19 +67,10 @@ typedef struct so_call {
     rbuf_t r;
 } so_call_t;
 
-static CK_RV so_begin(tool_t *t, uint32_t op, const char *name, so_call_t *c)
+static CK_RV so_start(tool_t *t, uint32_t op, const char *name, so_call_t *c)
 {
-    char pin[PIN_MAX];
     memset(c, 0, sizeof *c);
-    if (get_so_pin(t, pin, sizeof pin, false))
-        return CKR_CANCEL;
-    CK_RV rv = admin_begin(t, op, &c->k, &c->w);
-    if (rv == CKR_OK) {
-        wb_bytes(c->w, pin, strlen(pin));
-        wb_bytes(c->w, name, strlen(name));
-    }
-    secure_zero(pin, sizeof pin);
-    return rv;
+    return so_begin(t, op, name, false, &c->k, &c->w);
 }
 
 static int so_finish(tool_t *t, so_call_t *c, CK_RV rv, const char *what)
@@ -113,7 +102,7 @@ static int do_register(tool_t *t, const client_args_t *a)
                         a->cert);
     }
     so_call_t c;
-    CK_RV rv = so_begin(t, OP_ADMIN_CLIENT_REGISTER, a->name, &c);
+    CK_RV rv = so_start(t, OP_ADMIN_CLIENT_REGISTER, a->name, &c);
     if (rv == CKR_OK)
         wb_bytes(c.w, der, len);
     OPENSSL_free(der);
@@ -132,7 +121,7 @@ static int do_simple(tool_t *t, const client_args_t *a, uint32_t op, int flag, c
     if (!a->name)
         return fail_msg("%s: --name NAME is required", what);
     so_call_t c;
-    CK_RV rv = so_begin(t, op, a->name, &c);
+    CK_RV rv = so_start(t, op, a->name, &c);
     if (rv == CKR_OK && flag >= 0)
         wb_u8(c.w, (uint8_t)flag);
     int st = so_finish(t, &c, rv, what);
@@ -147,7 +136,7 @@ static int do_assign(tool_t *t, const client_args_t *a, bool assign)
     if (!a->name || !a->partition)
         return fail_msg("%s: --name NAME and --partition PARTITION are required", what);
     so_call_t c;
-    CK_RV rv = so_begin(t, OP_ADMIN_CLIENT_ASSIGN, a->name, &c);
+    CK_RV rv = so_start(t, OP_ADMIN_CLIENT_ASSIGN, a->name, &c);
     if (rv == CKR_OK) {
         wb_bytes(c.w, a->partition, strlen(a->partition));
         wb_u8(c.w, assign);

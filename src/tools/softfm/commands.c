@@ -132,20 +132,13 @@ static CK_RV fetch_view(tool_t *t, view_t *v)
 static CK_RV so_request(tool_t *t, uint32_t op, const char *name, const uint64_t *value,
                         bool new_pin, rbuf_t *r, client_conn_t **k)
 {
-    char pin[PIN_MAX];
     wbuf_t *w;
-    if (get_so_pin(t, pin, sizeof pin, new_pin))
-        return CKR_CANCEL;
-    CK_RV rv = admin_begin(t, op, k, &w);
+    CK_RV rv = so_begin(t, op, name, new_pin, k, &w);
     if (rv == CKR_OK) {
-        wb_bytes(w, pin, strlen(pin));
-        if (name)
-            wb_bytes(w, name, strlen(name));
         if (value)
             wb_u64(w, *value);
         rv = admin_send(t, *k, r);
     }
-    secure_zero(pin, sizeof pin);
     return rv;
 }
 

@@ -14,7 +14,6 @@
 #include "p11app.h"
 #include "tool.h"
 
-#define PIN_MAX 256
 #define IMAGE_MAX SFM_FM_IMAGE_MAX
 
 static const char *state_name(uint32_t s)
@@ -129,17 +128,15 @@ int fm_cmd_load(tool_t *t, const char *file, const fm_load_opts_t *o)
     uint8_t *img = read_file(file, &n);
     if (!img)
         return 1;
-    char pin[PIN_MAX];
-    if (get_so_pin(t, pin, sizeof pin, false)) {
-        free(img);
-        return 1;
-    }
     client_conn_t *k = NULL;
     wbuf_t *w;
     rbuf_t r;
-    CK_RV rv = admin_begin(t, OP_ADMIN_FM_LOAD, &k, &w);
+    CK_RV rv = so_begin(t, OP_ADMIN_FM_LOAD, NULL, false, &k, &w);
+    if (rv == CKR_CANCEL) {
+        free(img);
+        return 1;
+    }
     if (rv == CKR_OK) {
-        wb_bytes(w, pin, strlen(pin));
         wb_u8(w, (uint8_t)(o->dev ? 1 : o->cert_file ? 2 : o->cert_label ? 4 : 0));
         wb_bytes(w, img, n);
         if (o->cert_file && !o->dev)
@@ -148,7 +145,6 @@ int fm_cmd_load(tool_t *t, const char *file, const fm_load_opts_t *o)
             wb_bytes(w, o->cert_label, strlen(o->cert_label));
         rv = admin_send(t, k, &r);
     }
-    secure_zero(pin, sizeof pin);
     free(img);
     int code = 0;
     if (rv == SFM_R_BAD_IMAGE || rv == SFM_R_POLICY || rv == SFM_R_EXISTS) {
@@ -206,19 +202,14 @@ int fm_cmd_status(tool_t *t, long number)
 
 int fm_cmd_delete(tool_t *t, const char *key)
 {
-    char pin[PIN_MAX];
-    if (get_so_pin(t, pin, sizeof pin, false))
-        return 1;
     client_conn_t *k = NULL;
     wbuf_t *w;
     rbuf_t r;
-    CK_RV rv = admin_begin(t, OP_ADMIN_FM_DELETE, &k, &w);
-    if (rv == CKR_OK) {
-        wb_bytes(w, pin, strlen(pin));
-        wb_bytes(w, key, strlen(key));
+    CK_RV rv = so_begin(t, OP_ADMIN_FM_DELETE, key, false, &k, &w);
+    if (rv == CKR_CANCEL)
+        return 1;
+    if (rv == CKR_OK)
         rv = admin_send(t, k, &r);
-    }
-    secure_zero(pin, sizeof pin);
     client_end(t->client, k);
     if (rv == SFM_R_NOT_FOUND)
         return fail_msg("fm delete: no FM %s", key);

@@ -8,25 +8,19 @@
 
 #include "tool.h"
 
-#define PIN_MAX 256
 #define BACKUP_MAX (4u * 1024u * 1024u)
 
 /* An SMFS request with the SO PIN and, for a restore, the backup. */
 static CK_RV so_call(tool_t *t, uint32_t op, const uint8_t *blob, size_t n, client_conn_t **k,
                      rbuf_t *r)
 {
-    char pin[PIN_MAX];
     wbuf_t *w;
-    if (get_so_pin(t, pin, sizeof pin, false))
-        return CKR_CANCEL;
-    CK_RV rv = admin_begin(t, op, k, &w);
+    CK_RV rv = so_begin(t, op, NULL, false, k, &w);
     if (rv == CKR_OK) {
-        wb_bytes(w, pin, strlen(pin));
         if (op == OP_ADMIN_SMFS_RESTORE)
             wb_bytes(w, blob, n);
         rv = admin_send(t, *k, r);
     }
-    secure_zero(pin, sizeof pin);
     return rv;
 }
 

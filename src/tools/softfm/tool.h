@@ -35,6 +35,11 @@ void wire_str(rbuf_t *r, char *buf, size_t cap);
 /* A wire call without the PKCS#11 module (administration). */
 CK_RV admin_begin(tool_t *t, uint32_t op, client_conn_t **k, wbuf_t **w);
 CK_RV admin_send(tool_t *t, client_conn_t *k, rbuf_t *r);
+/* An administration request that starts with the HSM SO PIN (asked twice
+   when new_pin) and then, when given, a name; the caller writes the rest
+   and sends. CKR_CANCEL when no PIN was given. */
+CK_RV so_begin(tool_t *t, uint32_t op, const char *name, bool new_pin, client_conn_t **k,
+               wbuf_t **w);
 
 /* PKCS#11 through libsoftfm-pkcs11, initialised on first use. */
 CK_RV p11_ready(tool_t *t);

@@ -147,6 +147,22 @@ CK_RV admin_begin(tool_t *t, uint32_t op, client_conn_t **k, wbuf_t **w)
     return client_begin(t->client, op, k, w);
 }
 
+CK_RV so_begin(tool_t *t, uint32_t op, const char *name, bool new_pin, client_conn_t **k,
+               wbuf_t **w)
+{
+    char pin[256];
+    if (get_so_pin(t, pin, sizeof pin, new_pin))
+        return CKR_CANCEL;
+    CK_RV rv = admin_begin(t, op, k, w);
+    if (rv == CKR_OK) {
+        wb_bytes(*w, pin, strlen(pin));
+        if (name)
+            wb_bytes(*w, name, strlen(name));
+    }
+    secure_zero(pin, sizeof pin);
+    return rv;
+}
+
 CK_RV admin_send(tool_t *t, client_conn_t *k, rbuf_t *r)
 {
     CK_RV status;
