@@ -24,8 +24,7 @@ long net_now_ms(void)
     return (long)t.tv_sec * 1000L + t.tv_nsec / 1000000L;
 }
 
-/* Wait for the socket until the deadline (-1: none). 0, or -1 with errno. */
-static int wait_fd(int fd, short events, long deadline)
+int net_wait(int fd, short events, long deadline)
 {
     for (;;) {
         int ms = -1;
@@ -69,7 +68,7 @@ static ssize_t tls_recv(void *ctx, uint8_t *buf, size_t cap, bool nowait, bool m
         /* Bytes came but not a whole record: the clock runs from here. */
         if (deadline < 0 && SSL_has_pending(c->ssl))
             deadline = net_now_ms() + NET_FRAME_MS;
-        if (wait_fd(c->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline))
+        if (net_wait(c->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline))
             return -1;
         if (deadline < 0)
             deadline = net_now_ms() + NET_FRAME_MS;
@@ -102,7 +101,7 @@ static int tls_write(chan_t *c, const uint8_t *p, size_t n)
             errno = ECONNRESET;
             return -1;
         }
-        if (wait_fd(c->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline))
+        if (net_wait(c->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline))
             return -1;
     }
     return 0;

@@ -87,5 +87,8 @@ int net_connect(SSL_CTX *ctx, const char *hostport, chan_t *c, X509 **peer, char
                 size_t cap);
 /* Milliseconds on the monotonic clock. */
 long net_now_ms(void);
+/* Wait until fd has one of the poll events, or the deadline (net_now_ms
+   time; -1: none) passes: 0, or -1 with errno (ETIMEDOUT). */
+int net_wait(int fd, short events, long deadline);
 
 #endif

@@ -223,9 +223,7 @@ static int handshake(SSL *ssl, int fd, long deadline, bool server, char *why, si
             return 0;
         int e = SSL_get_error(ssl, r);
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-            long left = deadline - net_now_ms();
-            struct pollfd pf = { fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, 0 };
-            if (left <= 0 || poll(&pf, 1, (int)left) == 0) {
+            if (net_wait(fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline)) {
                 snprintf(why, cap, "handshake timed out");
                 return -1;
             }
@@ -304,10 +302,9 @@ static int connect_tcp(const char *hostport, char *why, size_t cap)
         if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
             break;
         if (errno == EINPROGRESS) {
-            struct pollfd pf = { fd, POLLOUT, 0 };
             int err = 0;
             socklen_t el = sizeof err;
-            if (poll(&pf, 1, NET_CONNECT_MS) == 1 &&
+            if (net_wait(fd, POLLOUT, net_now_ms() + NET_CONNECT_MS) == 0 &&
                 getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) == 0 && err == 0)
                 break;
             snprintf(why, cap, "cannot connect to %s: %s", hostport,
